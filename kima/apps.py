@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class KimaConfig(AppConfig):
+    name = "kima"
+    verbose_name = "Kima"
