@@ -11,9 +11,8 @@ from typing import Any
 from django.db import migrations
 from django.db.migrations.operations.base import Operation
 
-# A fact is (kind, table, name, expected): kind "constraint" with expected True means a
-# constraint or index of that name exists on the table; False means it does not.
-Fact = tuple[str, str, str, Any]
+from kima.adoption import Fact
+
 
 
 class AddForeignKeySQL(Operation):
@@ -81,7 +80,7 @@ class AddForeignKeySQL(Operation):
     def adoption_facts(self, connection: Any) -> list[Fact]:
         if connection.vendor != "postgresql":
             return []
-        return [("constraint", self.table, self.name, True)]
+        return [Fact("constraint", self.table, self.name, True)]
 
 
 class DropIndexIfExists(Operation):
@@ -110,7 +109,7 @@ class DropIndexIfExists(Operation):
         return f"Drop index {self.name} if it exists"
 
     def adoption_facts(self, connection: Any) -> list[Fact]:
-        return [("constraint", self.table, self.name, False)]
+        return [Fact("constraint", self.table, self.name, False)]
 
 
 class IdempotentRunPython(migrations.RunPython):
