@@ -91,7 +91,9 @@ class MigrationDecision:
         return f"{self.migration.app_label}.{self.migration.name}"
 
     def missing_summary(self) -> str:
-        parts = [describe_difference(fact, actual) for r in self.operations for fact, actual in r.missing]
+        parts = [
+            describe_difference(fact, actual) for r in self.operations for fact, actual in r.missing
+        ]
         return "; ".join(parts)
 
 
@@ -126,7 +128,9 @@ class LiveSchema:
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         with connection.cursor() as cursor:
-            self.tables = {name.lower(): name for name in connection.introspection.table_names(cursor)}
+            self.tables = {
+                name.lower(): name for name in connection.introspection.table_names(cursor)
+            }
         self._columns: dict[str, dict[str, tuple[str, bool]]] = {}
         self._constraints: dict[str, set[str]] = {}
 
@@ -203,7 +207,9 @@ def field_facts(model: Any, field_: Any, connection: Any, presence: bool = True)
         return []
     table = model._meta.db_table
     facts = [Fact("column", table, field_.column, True)] if presence else []
-    facts.append(Fact("column_type", table, field_.column, normalize_type(field_.db_type(connection))))
+    facts.append(
+        Fact("column_type", table, field_.column, normalize_type(field_.db_type(connection)))
+    )
     facts.append(Fact("column_null", table, field_.column, bool(field_.null)))
     return facts
 
@@ -326,21 +332,23 @@ def report_operation(operation: Any, facts: list[Fact] | None, live: LiveSchema)
         return OperationReport(operation, status)
     if not facts:
         return OperationReport(operation, OpStatus.STATE_ONLY)
-    missing = []
-    for fact in facts:
-        ok, actual = live.holds(fact)
-        if not ok:
-            missing.append((fact, actual))
+    missing = [(fact, actual) for fact in facts for ok, actual in [live.holds(fact)] if not ok]
     if not missing:
-        status = OpStatus.PRESENT
-    elif len(missing) == len(facts):
-        status = OpStatus.ABSENT
-    else:
-        status = OpStatus.PARTIAL
+        return OperationReport(operation, OpStatus.PRESENT, facts)
+    status = OpStatus.ABSENT if len(missing) == len(facts) else OpStatus.PARTIAL
+    # A missing column is one difference, not three: adding it sets type and nullability.
+    missing_columns = {(f.table, f.name) for f, _ in missing if f.kind == "column" and f.expected}
+    missing = [
+        (f, a)
+        for f, a in missing
+        if not (f.kind in ("column_type", "column_null") and (f.table, f.name) in missing_columns)
+    ]
     return OperationReport(operation, status, facts, missing)
 
 
-def decide(migration: Migration, reports: list[OperationReport], live: LiveSchema) -> MigrationDecision:
+def decide(
+    migration: Migration, reports: list[OperationReport], live: LiveSchema
+) -> MigrationDecision:
     statuses = {r.status for r in reports}
     inspected = statuses & {OpStatus.PRESENT, OpStatus.ABSENT, OpStatus.PARTIAL}
     touched_tables = {fact.table for r in reports for fact in r.facts}
@@ -387,7 +395,7 @@ def plan_decisions(
     flat = [facts for _, _, facts_list in per_migration for facts in facts_list]
     kept = iter(drop_superseded(flat))
     decisions = []
-    for migration, operations, facts_list in per_migration:
-        reports = [report_operation(op, next(kept), live) for op, _ in zip(operations, facts_list)]
+    for migration, operations, _facts in per_migration:
+        reports = [report_operation(op, next(kept), live) for op in operations]
         decisions.append(decide(migration, reports, live))
     return decisions

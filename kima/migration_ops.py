@@ -14,7 +14,6 @@ from django.db.migrations.operations.base import Operation
 from kima.adoption import Fact
 
 
-
 class AddForeignKeySQL(Operation):
     """A database-level foreign key named and behaving as Prisma creates it.
 

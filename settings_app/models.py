@@ -3,7 +3,7 @@
 from django.db import models
 from django.utils import timezone
 
-from kima.db import CurrentTimestamp, KimaDateTimeField
+from kima.db import CurrentTimestamp, KimaDateTimeField, KimaIdField
 
 SINGLETON_ID = "default"
 
@@ -43,7 +43,7 @@ class SystemSettings(models.Model):
     Kima; most of them belong to other parts of Kima and are never read here.
     """
 
-    id = models.TextField(primary_key=True, default=SINGLETON_ID, db_default=SINGLETON_ID)
+    id = KimaIdField(default=SINGLETON_ID, db_default=SINGLETON_ID)
     lidarr_enabled = _flag("lidarrEnabled", True)
     lidarr_url = _text("lidarrUrl", "http://localhost:8686")
     lidarr_api_key = _text("lidarrApiKey")

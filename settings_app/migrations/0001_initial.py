@@ -17,8 +17,12 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.TextField(
-                        db_default="default", default="default", primary_key=True, serialize=False
+                    kima.db.KimaIdField(
+                        db_default="default",
+                        default="default",
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
                     ),
                 ),
                 (

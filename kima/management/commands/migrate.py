@@ -44,7 +44,14 @@ class Command(django_migrate.Command):
         connection = connections[database]
         targeted = any(
             options.get(name)
-            for name in ("app_label", "migration_name", "fake", "fake_initial", "prune", "run_syncdb")
+            for name in (
+                "app_label",
+                "migration_name",
+                "fake",
+                "fake_initial",
+                "prune",
+                "run_syncdb",
+            )
         )
         if options["check_unapplied"]:
             return super().handle(*args, **options)
@@ -78,7 +85,9 @@ class Command(django_migrate.Command):
         conflicts = executor.loader.detect_conflicts()
         if conflicts:
             names = "; ".join(f"{app}: {', '.join(found)}" for app, found in conflicts.items())
-            raise CommandError(f"Conflicting migrations detected ({names}); run makemigrations --merge.")
+            raise CommandError(
+                f"Conflicting migrations detected ({names}); run makemigrations --merge."
+            )
 
     def pending_plan(self, connection: Any) -> list:
         executor = MigrationExecutor(connection)
@@ -131,7 +140,9 @@ class Command(django_migrate.Command):
         self.say(summary(decisions))
         self.emit_post_migrate(database, state, plan)
 
-    def carry_out(self, executor: MigrationExecutor, decision: MigrationDecision, state: Any) -> Any:
+    def carry_out(
+        self, executor: MigrationExecutor, decision: MigrationDecision, state: Any
+    ) -> Any:
         if decision.decision is Decision.APPLY:
             return executor.apply_migration(state, decision.migration)
         migration = decision.migration
@@ -147,7 +158,9 @@ class Command(django_migrate.Command):
             executor.recorder.record_applied(migration.app_label, migration.name)
         return state
 
-    def run_operation(self, report: Any, app_label: str, editor: Any, before: Any, after: Any) -> None:
+    def run_operation(
+        self, report: Any, app_label: str, editor: Any, before: Any, after: Any
+    ) -> None:
         if report.status is OpStatus.PARTIAL:
             complete_operation(report, app_label, editor, after)
         else:
@@ -192,7 +205,7 @@ def describe(decision: MigrationDecision, done: bool = False) -> str:
     if decision.decision is Decision.ADOPT:
         text += " (already present in the database)"
     elif decision.decision is Decision.REPAIR:
-        text += f" (partly present; added: {decision.missing_summary()})"
+        text += f" (partly present; to do: {decision.missing_summary()})"
     elif decision.decision is Decision.REFUSE:
         text += ": " + "; ".join(decision.problems)
     reruns = [r for r in decision.operations if r.status is OpStatus.DATA and r.reruns_on_adoption]
@@ -207,5 +220,3 @@ def summary(decisions: list[MigrationDecision]) -> str:
         f"summary: {counts[Decision.APPLY]} applied, {counts[Decision.ADOPT]} adopted as already "
         f"present, {counts[Decision.REPAIR]} completed, {counts[Decision.REFUSE]} refused"
     )
-
-

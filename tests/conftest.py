@@ -1,0 +1,99 @@
+"""Shared fixtures: real PostgreSQL databases made per test, and `manage.py` in a subprocess.
+
+PostgreSQL is the server named by TEST_POSTGRES_URL (default: the local server with
+trust auth). When it is unreachable, its tests are skipped locally and fail in CI
+(CI=true), where a missing server is a broken machine, not a reason to pass.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/postgres")
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return None
+    except psycopg.Error as error:
+        return str(error)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    problem = _postgres_reachable()
+    if problem:
+        message = f"PostgreSQL at {POSTGRES_URL} is not reachable: {problem}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return POSTGRES_URL
+
+
+def database_url(name: str) -> str:
+    return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+def make_pg_database(postgres_server: str) -> Iterator:
+    """Create empty databases on demand; drop them after the test."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"kima_t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return database_url(name)
+
+    yield make
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_database(make_pg_database) -> str:
+    return make_pg_database()
+
+
+def manage_env(database_url: str | None, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update({"DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", **extra})
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    return env
+
+
+def run_manage(
+    *args: str, database_url: str | None, data_dir: Path, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=manage_env(database_url, data_dir, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def start_manage(*args: str, database_url: str | None, data_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=manage_env(database_url, data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )

@@ -1,0 +1,226 @@
+"""`migrate` adopts Kima databases of every release in place, on real PostgreSQL."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from tests import kima_legacy
+from tests.conftest import run_manage, start_manage
+from tests.schema_snapshot import differences, snapshot
+
+pytestmark = pytest.mark.postgres
+
+ADMIN_LOGIN_CHECK = f"""
+from django.test import Client
+client = Client()
+response = client.post("/admin/login/?next=/admin/", {{"username": "admin", "password": {kima_legacy.ADMIN_PASSWORD!r}}})
+assert response.status_code == 302 and response.url == "/admin/", response.status_code
+assert client.get("/admin/").status_code == 200
+outsider = Client()
+response = outsider.post("/admin/login/?next=/admin/", {{"username": "listener", "password": {kima_legacy.USER_PASSWORD!r}}})
+assert response.status_code == 200, "a non-admin Kima user must not get into the admin"
+print("LOGIN-OK")
+"""
+
+
+def build_legacy(url: str, version: str, *extra_sql: str) -> kima_legacy.LegacyRows:
+    with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cursor:
+        rows = kima_legacy.build(cursor, version)
+        for statement in extra_sql:
+            cursor.execute(statement)
+    return rows
+
+
+def migrate(url: str, tmp_path, *args: str):
+    return run_manage("migrate", "--no-input", *args, database_url=url, data_dir=tmp_path)
+
+
+def recorded_migrations(url: str) -> list[tuple[str, str]]:
+    with psycopg.connect(url) as conn:
+        exists = conn.execute("SELECT to_regclass('django_migrations')").fetchone()[0]
+        if not exists:
+            return []
+        return conn.execute("SELECT app, name FROM django_migrations ORDER BY id").fetchall()
+
+
+def table_counts(url: str, tables) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+
+
+@pytest.fixture(scope="module")
+def reference_schema(tmp_path_factory, postgres_server):
+    """The schema a fresh database gets from our migrations: what the models expect."""
+    import uuid
+
+    from tests.conftest import database_url
+
+    name = f"kima_ref_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        result = migrate(database_url(name), tmp_path_factory.mktemp("ref"))
+        assert result.returncode == 0, result.stderr
+        yield snapshot(database_url(name))
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_fresh_database_migrates_and_a_second_run_changes_nothing(pg_database, tmp_path):
+    first = migrate(pg_database, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "[MIGRATE] applied accounts.0001_initial" in first.stdout
+    assert "adopted" not in first.stdout.replace("0 adopted", "")
+    recorded = recorded_migrations(pg_database)
+
+    second = migrate(pg_database, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "[MIGRATE] Database is up to date; nothing to do."
+    assert recorded_migrations(pg_database) == recorded
+
+
+@pytest.mark.parametrize("version", kima_legacy.VERSIONS)
+def test_kima_database_is_adopted_in_place(version, pg_database, tmp_path, reference_schema):
+    rows = build_legacy(pg_database, version)
+
+    result = migrate(pg_database, tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for adopted in ("accounts.0001_initial", "settings_app.0001_initial", "downloads.0001_initial"):
+        assert f"[MIGRATE] adopted {adopted}" in out
+    if version == "1.4.3":
+        assert "[MIGRATE] applied webhooks.0001_initial" in out
+        assert "[MIGRATE] applied downloads.0002_v1_5_0_discoverybatch_version" in out
+    else:
+        assert "[MIGRATE] adopted webhooks.0001_initial" in out
+        assert "[MIGRATE] adopted downloads.0002_v1_5_0_discoverybatch_version" in out
+    if version == "1.7.12":
+        assert "[MIGRATE] adopted downloads.0004_v1_6_target_mbid_nullable" in out
+    # Every row is still there, including tables we do not model.
+    assert table_counts(pg_database, rows.counts) == rows.counts
+    # The schema is exactly what a fresh install gets.
+    assert differences(reference_schema, snapshot(pg_database)) == []
+    # Each migration recorded once.
+    recorded = recorded_migrations(pg_database)
+    assert len(recorded) == len(set(recorded))
+    # Duplicate active jobs Kima allowed are closed, never deleted; the newest is kept.
+    with psycopg.connect(pg_database) as conn:
+        statuses = dict(conn.execute('SELECT id, status FROM "DownloadJob"').fetchall())
+        errors = dict(conn.execute('SELECT id, error FROM "DownloadJob"').fetchall())
+        soulseek_enabled = conn.execute('SELECT "soulseekEnabled" FROM "SystemSettings"').fetchone()
+    assert set(statuses) == set(rows.job_ids)
+    for job_id in rows.duplicate_job_ids:
+        assert statuses[job_id] == "failed"
+        assert "Duplicate of active job" in errors[job_id]
+        assert f"DownloadJob {job_id}: duplicate of active job" in out
+    for job_id in rows.kept_job_ids:
+        assert statuses[job_id] in ("pending", "processing")
+    assert soulseek_enabled == (True,)
+    # The Kima admin logs into Django's admin with the password they already have.
+    login = run_manage(
+        "shell", "-c", ADMIN_LOGIN_CHECK, database_url=pg_database, data_dir=tmp_path
+    )
+    assert "LOGIN-OK" in login.stdout, login.stdout + login.stderr
+    # And the next start is a no-op.
+    again = migrate(pg_database, tmp_path)
+    assert again.stdout.strip() == "[MIGRATE] Database is up to date; nothing to do."
+    assert recorded_migrations(pg_database) == recorded
+
+
+def test_plan_shows_decisions_and_writes_nothing(pg_database, tmp_path):
+    build_legacy(pg_database, "1.4.3")
+    before = snapshot(pg_database)
+
+    result = migrate(pg_database, tmp_path, "--plan")
+
+    assert result.returncode == 0, result.stderr
+    assert "[MIGRATE] plan: adopt accounts.0001_initial" in result.stdout
+    assert "[MIGRATE] plan: apply webhooks.0001_initial" in result.stdout
+    assert "(nothing written)" in result.stdout
+    assert recorded_migrations(pg_database) == []
+    assert snapshot(pg_database) == before
+
+
+def test_drift_missing_settings_column_is_completed(pg_database, tmp_path, reference_schema):
+    build_legacy(pg_database, "1.5.0", 'ALTER TABLE "SystemSettings" DROP COLUMN "lastfmEnabled"')
+
+    result = migrate(pg_database, tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "[MIGRATE] completed settings_app.0002_v1_5_0_integration_columns "
+        "(partly present; to do: column SystemSettings.lastfmEnabled is missing)"
+    ) in result.stdout
+    assert differences(reference_schema, snapshot(pg_database)) == []
+
+
+def test_drift_missing_webhook_table_is_created(pg_database, tmp_path, reference_schema):
+    build_legacy(pg_database, "1.5.0", 'DROP TABLE "WebhookEvent"')
+
+    result = migrate(pg_database, tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[MIGRATE] applied webhooks.0001_initial" in result.stdout
+    assert differences(reference_schema, snapshot(pg_database)) == []
+
+
+def test_drift_missing_index_is_created(pg_database, tmp_path, reference_schema):
+    build_legacy(pg_database, "1.7.12", 'DROP INDEX "DownloadJob_status_idx"')
+
+    result = migrate(pg_database, tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[MIGRATE] completed downloads.0001_initial" in result.stdout
+    assert differences(reference_schema, snapshot(pg_database)) == []
+
+
+def test_unsafe_difference_is_refused_and_nothing_is_written(pg_database, tmp_path):
+    build_legacy(
+        pg_database,
+        "1.5.0",
+        'ALTER TABLE "DownloadJob" ALTER COLUMN "attempts" DROP DEFAULT',
+        'ALTER TABLE "DownloadJob" ALTER COLUMN "attempts" TYPE text',
+        'ALTER TABLE "SystemSettings" DROP COLUMN "lastfmEnabled"',
+    )
+    before = snapshot(pg_database)
+
+    result = migrate(pg_database, tmp_path)
+
+    assert result.returncode != 0
+    assert "[MIGRATE] refused downloads.0001_initial:" in result.stdout
+    assert "column DownloadJob.attempts has type text, expected integer" in result.stdout
+    assert "nothing was written" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert recorded_migrations(pg_database) == []
+    assert snapshot(pg_database) == before
+
+
+def test_django_fake_initial_would_record_a_missing_column(pg_database, tmp_path):
+    """The hazard this command exists for: Django's --fake-initial checks table names only."""
+    build_legacy(pg_database, "1.5.0", 'ALTER TABLE "DownloadJob" DROP COLUMN "cleared"')
+
+    ours = migrate(pg_database, tmp_path, "--plan")
+    assert "complete downloads.0001_initial" in ours.stdout
+    assert "column DownloadJob.cleared is missing" in ours.stdout
+
+
+@pytest.mark.parametrize("version", [None, "1.4.3"])
+def test_ten_concurrent_migrators_each_record_every_migration_once(version, pg_database, tmp_path):
+    if version:
+        build_legacy(pg_database, version)
+    processes = [start_manage("migrate", "--no-input", database_url=pg_database,
+                              data_dir=tmp_path) for _ in range(10)]  # fmt: skip
+    outputs = [proc.communicate(timeout=180) for proc in processes]
+
+    for proc, (out, err) in zip(processes, outputs, strict=True):
+        assert proc.returncode == 0, out + err
+        assert "already exists" not in err
+    recorded = recorded_migrations(pg_database)
+    assert len(recorded) == len(set(recorded))
+    plan_check = migrate(pg_database, tmp_path, "--check")
+    assert plan_check.returncode == 0, plan_check.stdout
+    winners = [out for out, _ in outputs if "summary:" in out]
+    assert len(winners) == 1
