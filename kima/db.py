@@ -101,7 +101,7 @@ class KimaDateTimeField(models.DateTimeField):
         return super().db_type(connection)
 
     def pre_save(self, model_instance: models.Model, add: bool) -> datetime | None:
-        value = super().pre_save(model_instance, add)
+        value = self.to_python(super().pre_save(model_instance, add))
         if value is not None:
             value = to_millis(value)
             setattr(model_instance, self.attname, value)

@@ -9,7 +9,7 @@ from tests import kima_legacy
 from tests.conftest import run_manage, start_manage
 from tests.schema_snapshot import differences, snapshot
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.subprocess]
 
 ADMIN_LOGIN_CHECK = f"""
 from django.test import Client
