@@ -58,6 +58,8 @@ class Command(django_migrate.Command):
         if targeted:
             with migration_lock(connection, self.say):
                 return super().handle(*args, **options)
+        if not options["skip_checks"]:
+            self.check(databases=[database])  # as Django's migrate does
         self.check_migrations_conflicts(connection)
         if options["plan"]:
             return self.show_plan(connection)
