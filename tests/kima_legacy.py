@@ -163,7 +163,12 @@ V150_DDL = [
         WHERE "soulseekUsername" IS NOT NULL AND "soulseekUsername" <> ''""",
 ]
 
+# Columns other parts of Kima own: they must survive, and are not part of our models.
+OTHER_KIMA_COLUMNS = {("User", "listeningPrefs")}
+
 V1712_DDL = [
+    # A column of another part of Kima that the slice does not model.
+    """ALTER TABLE "User" ADD COLUMN "listeningPrefs" JSONB NOT NULL DEFAULT '{}'::jsonb""",
     'ALTER TABLE "DownloadJob" ALTER COLUMN "targetMbid" DROP NOT NULL',
     'ALTER TABLE "SystemSettings" ADD COLUMN "publicUrl" TEXT',
     'ALTER TABLE "SystemSettings" ADD COLUMN "registrationOpen" BOOLEAN NOT NULL DEFAULT false',
