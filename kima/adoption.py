@@ -253,9 +253,15 @@ def operation_facts(
         return model_facts(model, connection)
     if isinstance(operation, ops.DeleteModel):
         return [Fact("table", model_before(operation.name)._meta.db_table, "", False)]
-    if isinstance(operation, (ops.AddField, ops.AlterField)):
+    if isinstance(operation, ops.AddField):
         model = model_after(operation.model_name)
         return field_facts(model, model._meta.get_field(operation.name), connection)
+    if isinstance(operation, ops.AlterField):
+        # Only what the alteration changes (a choices change alters nothing in the schema).
+        old_model, new_model = model_before(operation.model_name), model_after(operation.model_name)
+        old = field_facts(old_model, old_model._meta.get_field(operation.name), connection)
+        new = field_facts(new_model, new_model._meta.get_field(operation.name), connection)
+        return [fact for fact in new if fact not in old]
     if isinstance(operation, ops.RemoveField):
         model = model_before(operation.model_name)
         column = model._meta.get_field(operation.name).column
