@@ -8,6 +8,7 @@ trust auth). When it is unreachable, its tests are skipped locally and fail in C
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -38,6 +39,13 @@ def postgres_server() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return POSTGRES_URL
+
+
+def free_port() -> int:
+    """A TCP port on which nothing listens (for "server is down" cases)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def database_url(name: str) -> str:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
 from kima import locks
-from tests.conftest import run_manage
+from tests.conftest import free_port, run_manage
 
 HEALTH_PROBE = """
 import json, time
@@ -18,12 +17,6 @@ response = Client().get("/health")
 print(json.dumps({"code": response.status_code, "body": response.json(),
                   "seconds": time.monotonic() - started}))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def probe(tmp_path, database_url=None, **env) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -13,17 +12,11 @@ import redis
 
 from kima import locks
 from kima.locks import Lock
-from tests.conftest import ROOT, manage_env
+from tests.conftest import ROOT, free_port, manage_env
 
 pytestmark = pytest.mark.subprocess
 
 SHARED_REDIS = "redis://127.0.0.1:6379/15"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def redis_available(url: str) -> bool:
