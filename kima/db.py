@@ -67,29 +67,26 @@ class EmptyTextArray(Func):
         return "ARRAY[]::text[]", []
 
 
-class KimaIdField(models.TextField):
-    """Text primary key with a cuid default.
+class UniqueTextField(models.TextField):
+    """A text column whose unique index is named in Meta, as Kima's are.
 
     The type is spelled upper-case on purpose: Django's PostgreSQL schema editor adds a
     `<name>_like` pattern index to every unique column whose type starts with lower-case
     `text`, an index Kima's schema does not have.
     """
 
+    def db_type(self, connection) -> str:  # noqa: ANN001
+        return "TEXT" if connection.vendor == "postgresql" else "text"
+
+
+class KimaIdField(UniqueTextField):
+    """Text primary key with a cuid default."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("primary_key", True)
         kwargs.setdefault("default", new_cuid)
         kwargs.setdefault("editable", False)
         super().__init__(*args, **kwargs)
-
-    def db_type(self, connection) -> str:  # noqa: ANN001
-        return "TEXT" if connection.vendor == "postgresql" else "text"
-
-
-class UniqueTextField(models.TextField):
-    """A text column that carries a unique index named by Meta, without a `_like` index."""
-
-    def db_type(self, connection) -> str:  # noqa: ANN001
-        return "TEXT" if connection.vendor == "postgresql" else "text"
 
 
 class KimaDateTimeField(models.DateTimeField):

@@ -60,10 +60,12 @@ class Command(django_migrate.Command):
                 return super().handle(*args, **options)
         if not options["skip_checks"]:
             self.check(databases=[database])  # as Django's migrate does
-        self.check_migrations_conflicts(connection)
+        # One loader for the cheap look before the lock; every start pays for it.
+        executor = MigrationExecutor(connection)
+        self.check_migrations_conflicts(executor)
         if options["plan"]:
-            return self.show_plan(connection)
-        if not self.pending_plan(connection):
+            return self.show_plan(executor)
+        if not pending_plan(executor):
             self.say("Database is up to date; nothing to do.")
             return None
         started = time.monotonic()
@@ -81,9 +83,8 @@ class Command(django_migrate.Command):
 
     # --- planning ---
 
-    def check_migrations_conflicts(self, connection: Any) -> None:
-        executor = MigrationExecutor(connection)
-        executor.loader.check_consistent_history(connection)
+    def check_migrations_conflicts(self, executor: MigrationExecutor) -> None:
+        executor.loader.check_consistent_history(executor.connection)
         conflicts = executor.loader.detect_conflicts()
         if conflicts:
             names = "; ".join(f"{app}: {', '.join(found)}" for app, found in conflicts.items())
@@ -91,21 +92,13 @@ class Command(django_migrate.Command):
                 f"Conflicting migrations detected ({names}); run makemigrations --merge."
             )
 
-    def pending_plan(self, connection: Any) -> list:
-        executor = MigrationExecutor(connection)
-        return executor.migration_plan(executor.loader.graph.leaf_nodes())
-
-    def decisions_for(self, executor: MigrationExecutor, plan: list) -> list[MigrationDecision]:
-        state = executor._create_project_state(with_applied_migrations=True)
-        return plan_decisions(plan, state, executor.connection)
-
-    def show_plan(self, connection: Any) -> None:
-        executor = MigrationExecutor(connection)
-        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    def show_plan(self, executor: MigrationExecutor) -> None:
+        plan = pending_plan(executor)
         if not plan:
             self.say("Database is up to date; nothing to do.")
             return
-        decisions = self.decisions_for(executor, plan)
+        state = executor._create_project_state(with_applied_migrations=True)
+        decisions = plan_decisions(plan, state, executor.connection)
         for decision in decisions:
             self.say(f"plan: {describe(decision)}")
         self.say(f"plan: {summary(decisions)} (nothing written)")
@@ -114,11 +107,12 @@ class Command(django_migrate.Command):
 
     def adopting_migrate(self, connection: Any, database: str) -> None:
         executor = MigrationExecutor(connection)  # re-read history inside the lock
-        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        plan = pending_plan(executor)
         if not plan:
             self.say("Database is up to date (another migrator finished first).")
             return
-        decisions = self.decisions_for(executor, plan)
+        pre_state = executor._create_project_state(with_applied_migrations=True)
+        decisions = plan_decisions(plan, pre_state, connection)
         refused = [d for d in decisions if d.decision is Decision.REFUSE]
         if refused:
             for decision in refused:
@@ -129,7 +123,6 @@ class Command(django_migrate.Command):
                 f"{len(refused)} migration(s) cannot be adopted safely; nothing was written. "
                 "Fix the differences listed above (or restore a backup) and run migrate again."
             )
-        pre_state = executor._create_project_state(with_applied_migrations=True)
         emit_pre_migrate_signal(
             self.verbosity, self.interactive, database, stdout=self.stdout,
             apps=pre_state.apps, plan=plan,
@@ -185,6 +178,10 @@ class Command(django_migrate.Command):
             self.verbosity, self.interactive, database, stdout=self.stdout,
             apps=post_apps, plan=plan,
         )  # fmt: skip
+
+
+def pending_plan(executor: MigrationExecutor) -> list:
+    return executor.migration_plan(executor.loader.graph.leaf_nodes())
 
 
 def needs_database_work(report: Any) -> bool:
