@@ -137,9 +137,6 @@ class LiveSchema:
     def has_table(self, table: str) -> bool:
         return table.lower() in self.tables
 
-    def is_empty(self) -> bool:
-        return not self.tables
-
     def columns(self, table: str) -> dict[str, tuple[str, bool]]:
         if table not in self._columns:
             self._columns[table] = self._read_columns(table) if self.has_table(table) else {}
@@ -197,7 +194,7 @@ class LiveSchema:
 # ---------------------------------------------------------------------------
 
 
-def field_facts(model: Any, field_: Any, connection: Any, presence: bool = True) -> list[Fact]:
+def field_facts(model: Any, field_: Any, connection: Any) -> list[Fact]:
     if field_.many_to_many:
         through = field_.remote_field.through
         if through is None or isinstance(through, str) or through._meta.auto_created:
@@ -206,12 +203,11 @@ def field_facts(model: Any, field_: Any, connection: Any, presence: bool = True)
     if field_.column is None:
         return []
     table = model._meta.db_table
-    facts = [Fact("column", table, field_.column, True)] if presence else []
-    facts.append(
-        Fact("column_type", table, field_.column, normalize_type(field_.db_type(connection)))
-    )
-    facts.append(Fact("column_null", table, field_.column, bool(field_.null)))
-    return facts
+    return [
+        Fact("column", table, field_.column, True),
+        Fact("column_type", table, field_.column, normalize_type(field_.db_type(connection))),
+        Fact("column_null", table, field_.column, bool(field_.null)),
+    ]
 
 
 def model_facts(model: Any, connection: Any) -> list[Fact]:
