@@ -43,6 +43,9 @@ return 0
 _redis_client: Any = None
 _client_lock = threading.Lock()
 _fallback_logged = False
+# After a Redis failure, locks skip Redis for this long instead of paying its socket
+# timeout on every attempt of a waiting acquire.
+_redis_skip_until = 0.0
 
 
 class LockNotAcquired(Exception):
@@ -68,8 +71,9 @@ def redis_client() -> Any:
     return _redis_client
 
 
-def _log_fallback_once(error: Exception) -> None:
-    global _fallback_logged
+def _redis_failed(error: Exception) -> None:
+    global _fallback_logged, _redis_skip_until
+    _redis_skip_until = time.monotonic() + float(getattr(settings, "LOCK_REDIS_RETRY_AFTER", 5.0))
     if not _fallback_logged:
         _fallback_logged = True
         logger.warning("Redis unavailable for locks (%s); using database locks instead", error)
@@ -157,11 +161,11 @@ class Lock:
 
     def _try_acquire(self) -> bool:
         client = redis_client()
-        if client is not None:
+        if client is not None and time.monotonic() >= _redis_skip_until:
             try:
                 taken = client.set(self.key, self.token, nx=True, px=int(self.ttl * 1000))
             except Exception as error:  # noqa: BLE001 - any Redis failure means fall back
-                _log_fallback_once(error)
+                _redis_failed(error)
             else:
                 if taken:
                     self.backend = "redis"
@@ -204,6 +208,7 @@ class Lock:
 
 def reset_for_tests() -> None:
     """Forget the Redis client (tests point REDIS_URL at throwaway servers)."""
-    global _redis_client, _fallback_logged
+    global _redis_client, _fallback_logged, _redis_skip_until
     _redis_client = None
     _fallback_logged = False
+    _redis_skip_until = 0.0

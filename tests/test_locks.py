@@ -147,6 +147,7 @@ def test_waiting_acquire_gets_the_lock_when_it_is_freed(redis_locks):
 
 def test_locks_fall_back_while_redis_is_down_and_recover(settings, throwaway_redis, db):
     settings.REDIS_URL = throwaway_redis.url
+    settings.LOCK_REDIS_RETRY_AFTER = 0.2
     locks.reset_for_tests()
     try:
         with Lock("test:outage") as lock:
@@ -162,6 +163,7 @@ def test_locks_fall_back_while_redis_is_down_and_recover(settings, throwaway_red
         assert during.release()
 
         throwaway_redis.start()
+        time.sleep(0.2)  # locks look at Redis again once LOCK_REDIS_RETRY_AFTER has passed
         with Lock("test:outage") as lock:
             assert lock.backend == "redis"
     finally:
