@@ -16,9 +16,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from kima import STARTED
 from kima.locks import redis_client
-
-STARTED = time.monotonic()
 
 
 def check_database() -> dict[str, Any]:
