@@ -21,7 +21,8 @@ import django  # noqa: E402
 
 django.setup()
 
-from kima.locks import Lock, redis_client  # noqa: E402
+from kima.locks import Lock  # noqa: E402
+from kima.redis_conn import redis_client  # noqa: E402
 
 
 def per_call_us(func, rounds: int) -> float:

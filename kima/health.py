@@ -17,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from kima import STARTED
-from kima.locks import redis_client
+from kima.redis_conn import redis_client
 
 
 def check_database() -> dict[str, Any]:

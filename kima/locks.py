@@ -18,7 +18,6 @@ import fcntl
 import hashlib
 import logging
 import secrets
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,10 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
+from kima.redis_conn import mark_failed, mark_ok, redis_client, usable_client
+
 logger = logging.getLogger(__name__)
 
-REDIS_SOCKET_TIMEOUT = 0.25  # seconds; a hung Redis costs at most this per call
 KEY_PREFIX = "kima:lock:"
 
 _RELEASE = """
@@ -40,43 +40,9 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[
 return 0
 """
 
-_redis_client: Any = None
-_client_lock = threading.Lock()
-_fallback_logged = False
-# After a Redis failure, locks skip Redis for this long instead of paying its socket
-# timeout on every attempt of a waiting acquire.
-_redis_skip_until = 0.0
-
 
 class LockNotAcquired(Exception):
     """Raised by `with Lock(...)` when the lock could not be taken in time."""
-
-
-def redis_client() -> Any:
-    """The shared Redis client for locks, or None when REDIS_URL is not configured."""
-    global _redis_client
-    url = getattr(settings, "REDIS_URL", "")
-    if not url:
-        return None
-    with _client_lock:
-        if _redis_client is None:
-            import redis
-
-            _redis_client = redis.Redis.from_url(
-                url,
-                socket_timeout=REDIS_SOCKET_TIMEOUT,
-                socket_connect_timeout=REDIS_SOCKET_TIMEOUT,
-                health_check_interval=30,
-            )
-    return _redis_client
-
-
-def _redis_failed(error: Exception) -> None:
-    global _fallback_logged, _redis_skip_until
-    _redis_skip_until = time.monotonic() + float(getattr(settings, "LOCK_REDIS_RETRY_AFTER", 5.0))
-    if not _fallback_logged:
-        _fallback_logged = True
-        logger.warning("Redis unavailable for locks (%s); using database locks instead", error)
 
 
 def advisory_key(name: str) -> int:
@@ -160,13 +126,14 @@ class Lock:
     # --- backends ---
 
     def _try_acquire(self) -> bool:
-        client = redis_client()
-        if client is not None and time.monotonic() >= _redis_skip_until:
+        client = usable_client()
+        if client is not None:
             try:
                 taken = client.set(self.key, self.token, nx=True, px=int(self.ttl * 1000))
             except Exception as error:  # noqa: BLE001 - any Redis failure means fall back
-                _redis_failed(error)
+                mark_failed(error, "locks use the database instead")
             else:
+                mark_ok()
                 if taken:
                     self.backend = "redis"
                 return bool(taken)
@@ -204,11 +171,3 @@ class Lock:
             return False
         self.backend, self._held = "file", handle
         return True
-
-
-def reset_for_tests() -> None:
-    """Forget the Redis client (tests point REDIS_URL at throwaway servers)."""
-    global _redis_client, _fallback_logged, _redis_skip_until
-    _redis_client = None
-    _fallback_logged = False
-    _redis_skip_until = 0.0

@@ -8,15 +8,18 @@ trust auth). When it is unreachable, its tests are skipped locally and fail in C
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/postgres")
@@ -105,3 +108,65 @@ def start_manage(*args: str, database_url: str | None, data_dir: Path) -> subpro
         text=True,
         cwd=ROOT,
     )
+
+
+SHARED_REDIS = "redis://127.0.0.1:6379/15"
+
+
+def redis_available(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def shared_redis() -> str:
+    if not redis_available(SHARED_REDIS):
+        if os.environ.get("CI") == "true":
+            pytest.fail("Redis on 127.0.0.1:6379 is not running")
+        pytest.skip("Redis on 127.0.0.1:6379 is not running")
+    return SHARED_REDIS
+
+
+class ThrowawayRedis:
+    """A redis-server of our own on a free port, which tests may stop and start."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(100):
+            if redis_available(self.url):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("throwaway redis-server did not start")
+
+    def freeze(self) -> None:
+        """SIGSTOP: the port accepts connections but nothing answers (a hung Redis)."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def throwaway_redis():
+    server = ThrowawayRedis()
+    server.start()
+    yield server
+    server.stop()

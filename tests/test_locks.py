@@ -8,68 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 
-from kima import locks
+from kima import redis_conn
 from kima.locks import Lock
 from tests.conftest import ROOT, free_port, manage_env
 
 pytestmark = pytest.mark.subprocess
-
-SHARED_REDIS = "redis://127.0.0.1:6379/15"
-
-
-def redis_available(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url, socket_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
-
-
-@pytest.fixture
-def shared_redis() -> str:
-    if not redis_available(SHARED_REDIS):
-        import os
-
-        if os.environ.get("CI") == "true":
-            pytest.fail("Redis on 127.0.0.1:6379 is not running")
-        pytest.skip("Redis on 127.0.0.1:6379 is not running")
-    return SHARED_REDIS
-
-
-class ThrowawayRedis:
-    """A redis-server of our own on a free port, which tests may stop and start."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        for _ in range(100):
-            if redis_available(self.url):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("throwaway redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
-
-@pytest.fixture
-def throwaway_redis():
-    server = ThrowawayRedis()
-    server.start()
-    yield server
-    server.stop()
 
 
 def run_counter_workers(
@@ -89,7 +33,7 @@ def run_counter_workers(
     for child in children:
         out, err = child.communicate(timeout=120)
         assert child.returncode == 0, err
-        backends |= set(out.strip().split(","))
+        backends |= set(out.strip().splitlines()[-1].split(","))
     return int(counter.read_text()), backends
 
 
@@ -116,9 +60,9 @@ def test_file_lock_excludes_across_processes_on_the_embedded_default(tmp_path):
 @pytest.fixture
 def redis_locks(settings, shared_redis):
     settings.REDIS_URL = shared_redis
-    locks.reset_for_tests()
+    redis_conn.reset_for_tests()
     yield
-    locks.reset_for_tests()
+    redis_conn.reset_for_tests()
 
 
 def test_an_expired_holder_cannot_release_or_extend_the_next_holders_lock(redis_locks):
@@ -130,7 +74,7 @@ def test_an_expired_holder_cannot_release_or_extend_the_next_holders_lock(redis_
     assert second.backend == "redis"
     assert first.extend() is False
     assert first.release() is False
-    assert locks.redis_client().get(second.key) == second.token.encode()
+    assert redis_conn.redis_client().get(second.key) == second.token.encode()
     assert second.release() is True
 
 
@@ -147,8 +91,8 @@ def test_waiting_acquire_gets_the_lock_when_it_is_freed(redis_locks):
 
 def test_locks_fall_back_while_redis_is_down_and_recover(settings, throwaway_redis, db):
     settings.REDIS_URL = throwaway_redis.url
-    settings.LOCK_REDIS_RETRY_AFTER = 0.2
-    locks.reset_for_tests()
+    settings.REDIS_RETRY_AFTER = 0.2
+    redis_conn.reset_for_tests()
     try:
         with Lock("test:outage") as lock:
             assert lock.backend == "redis"
@@ -163,8 +107,8 @@ def test_locks_fall_back_while_redis_is_down_and_recover(settings, throwaway_red
         assert during.release()
 
         throwaway_redis.start()
-        time.sleep(0.2)  # locks look at Redis again once LOCK_REDIS_RETRY_AFTER has passed
+        time.sleep(0.2)  # locks look at Redis again once REDIS_RETRY_AFTER has passed
         with Lock("test:outage") as lock:
             assert lock.backend == "redis"
     finally:
-        locks.reset_for_tests()
+        redis_conn.reset_for_tests()
