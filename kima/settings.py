@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "django_prometheus",
     "accounts",
     "settings_app",
     "downloads",
@@ -78,6 +79,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "kima.log_context.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -86,6 +89,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "kima.urls"
@@ -115,14 +119,18 @@ if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured("DATABASE_URL must be a postgresql:// URL")
+    # The same backend, with query counts and latencies for /metrics.
+    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
         "DATABASE_CONNECT_TIMEOUT", 5
     )
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "django_prometheus.db.backends.sqlite3",
             "NAME": DATA_DIR / "kima.sqlite3",
+            # Explicit, because test tools recognise SQLite by the stock ENGINE name.
+            "TEST": {"NAME": ":memory:"},
             # WAL lets the web process read while a worker writes; the timeout waits for
             # the writer lock instead of failing with "database is locked".
             "OPTIONS": {
@@ -146,18 +154,23 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            # django-redis, counting hits and misses for /metrics.
+            "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {
-                "SOCKET_CONNECT_TIMEOUT": 0.5,
-                "SOCKET_TIMEOUT": 0.5,
-                "IGNORE_EXCEPTIONS": True,
+                # kima.cache turns errors into misses and counts them; short timeouts
+                # keep a hung Redis from holding a request.
+                "SOCKET_CONNECT_TIMEOUT": 0.25,
+                "SOCKET_TIMEOUT": 0.25,
             },
             "KEY_PREFIX": "kima",
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {"default": {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache"}}
+KIMA_CACHE_ALIAS = "default"
+# After a Redis failure, locks and the cache skip Redis for this many seconds.
+REDIS_RETRY_AFTER = float(env_str("REDIS_RETRY_AFTER", "5"))
 
 # ---------------------------------------------------------------------------
 # Celery: Redis broker, or in-process tasks on the embedded default
@@ -189,7 +202,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A task delivered more often than this (its worker died each time) is dropped.
+CELERY_MAX_DELIVERIES = env_int("CELERY_MAX_DELIVERIES", 5)
+# Periodic jobs (kima.periodic guards each so it runs once per interval, whatever runs
+# the schedule). Without Redis a thread in each web worker runs them in-process.
 CELERY_BEAT_SCHEDULE: dict = {}
+EMBEDDED_SCHEDULER = not REDIS_URL
 
 # ---------------------------------------------------------------------------
 # Authentication: Kima's users, Kima's bcrypt hashes
@@ -228,11 +246,30 @@ SPECTACULAR_SETTINGS = {"TITLE": "Kima integration API", "VERSION": VERSION}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "filters": {"context": {"()": "kima.log_context.ContextFilter"}},
+    "formatters": {
+        "line": {"format": "%(asctime)s %(levelname)s [%(context)s] %(name)s %(message)s"}
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "line",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["stdout"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# ---------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------
+
+PROMETHEUS_METRIC_NAMESPACE = "kima"  # django-prometheus families become kima_django_*
+# When set, /metrics wants `Authorization: Bearer <METRICS_TOKEN>`; else it is open to
+# whoever reaches the port (keep it on the internal network).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 # Kima's index names (Prisma's) are longer than Django's portable 30-character limit;
 # PostgreSQL allows 63 and SQLite has no limit.

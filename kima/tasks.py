@@ -1,8 +1,13 @@
-"""Publishing tasks without ever making a web request wait for the broker.
+"""Task plumbing shared by every app.
 
-The database row is the source of truth for every piece of background work, and
-periodic sweeps pick up rows whose message never made it; so a publish that fails
-(broker down or hung) is logged and dropped, not retried in the request.
+- `publish` / `publish_on_commit`: send a task without ever making a web request wait
+  for the broker. The database row is the source of truth for every piece of background
+  work and periodic sweeps pick up rows whose message never made it, so a publish that
+  fails (broker down or hung) is logged and dropped, not retried in the request.
+- `KimaTask`, the base class of every task: tags log lines with the task id and bounds
+  redelivery. With `acks_late`, a task whose worker dies is delivered again; a task
+  that kills its worker every time would loop forever, so after CELERY_MAX_DELIVERIES
+  deliveries of the same attempt it is dropped with an error line and a metric.
 """
 
 from __future__ import annotations
@@ -10,9 +15,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from celery import Task
+from django.conf import settings
 from django.db import transaction
 
+from kima import metrics, redis_conn
+from kima.log_context import current_id
+
 logger = logging.getLogger(__name__)
+
+DELIVERY_COUNT_TTL = 24 * 3600
 
 
 def publish(task: Any, *args: Any, **kwargs: Any) -> bool:
@@ -28,3 +40,35 @@ def publish(task: Any, *args: Any, **kwargs: Any) -> bool:
 def publish_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
     """Send a task once the current transaction has committed (never before)."""
     transaction.on_commit(lambda: publish(task, *args, **kwargs))
+
+
+class KimaTask(Task):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        token = current_id.set(f"task:{self.request.id}" if self.request.id else "-")
+        try:
+            if self._delivered_too_often():
+                return None
+            return super().__call__(*args, **kwargs)
+        finally:
+            current_id.reset(token)
+
+    def _delivered_too_often(self) -> bool:
+        request = self.request
+        if request.is_eager or not request.id:
+            return False
+        client = redis_conn.usable_client()
+        if client is None:
+            return False  # without Redis we cannot count; running again is safe
+        key = f"kima:deliveries:{request.id}:{request.retries or 0}"
+        try:
+            deliveries, _ = client.pipeline().incr(key).expire(key, DELIVERY_COUNT_TTL).execute()
+        except Exception as error:  # noqa: BLE001
+            redis_conn.mark_failed(error, "task deliveries are not counted")
+            return False
+        limit = settings.CELERY_MAX_DELIVERIES
+        if deliveries <= limit:
+            return False
+        logger.error("dropping %s %s: delivered %d times (limit %d)", self.name, request.id,
+                     deliveries, limit)  # fmt: skip
+        metrics.CELERY_TASKS_ABANDONED.labels(task=self.name).inc()
+        return True

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
-from kima import locks
+from kima import redis_conn
 from tests.conftest import free_port, run_manage
 
 HEALTH_PROBE = """
@@ -35,7 +36,7 @@ def test_liveness_touches_nothing(client):
 @pytest.mark.django_db
 def test_health_is_ok_with_database_and_redis_up(client, settings):
     settings.REDIS_URL = "redis://127.0.0.1:6379/15"
-    locks.reset_for_tests()
+    redis_conn.reset_for_tests()
     try:
         for path in ("/health", "/api/health"):
             response = client.get(path)
@@ -46,13 +47,13 @@ def test_health_is_ok_with_database_and_redis_up(client, settings):
             assert body["broker"]["status"] == "up"
             assert body["version"] and body["uptime"] >= 0
     finally:
-        locks.reset_for_tests()
+        redis_conn.reset_for_tests()
 
 
 @pytest.mark.django_db
 def test_health_on_the_embedded_default(client, settings):
     settings.REDIS_URL = ""
-    locks.reset_for_tests()
+    redis_conn.reset_for_tests()
     body = client.get("/health").json()
     assert body["status"] == "ok"
     assert body["redis"] == {"status": "not_configured"}
@@ -76,3 +77,24 @@ def test_database_down_is_503(tmp_path):
     assert result["code"] == 503
     assert result["body"]["status"] == "error"
     assert result["body"]["db"]["status"] == "down"
+
+
+@pytest.mark.parametrize("outage", ["stopped", "frozen"])
+@pytest.mark.django_db
+def test_web_requests_stay_fast_while_redis_is_stopped_or_hung(
+    client, settings, throwaway_redis, outage
+):
+    settings.REDIS_URL = throwaway_redis.url
+    redis_conn.reset_for_tests()
+    try:
+        throwaway_redis.stop() if outage == "stopped" else throwaway_redis.freeze()
+        started = time.monotonic()
+        health = client.get("/health")
+        metrics = client.get("/metrics")
+        assert time.monotonic() - started < 1.5  # a couple of 0.25 s socket timeouts at most
+        assert (health.status_code, health.json()["status"]) == (200, "degraded")
+        assert metrics.status_code == 200
+        throwaway_redis.start() if outage == "stopped" else throwaway_redis.thaw()
+        assert client.get("/health").json()["status"] == "ok"
+    finally:
+        redis_conn.reset_for_tests()
