@@ -28,10 +28,18 @@ DELIVERY_COUNT_TTL = 24 * 3600
 
 
 def publish(task: Any, *args: Any, **kwargs: Any) -> bool:
-    """Send a task now; False (and a log line) if the broker could not take it."""
+    """Send a task now; False (and a log line) if the broker could not take it.
+
+    While Redis is known to be down (see `kima.redis_conn`) the send is not even tried.
+    """
+    if redis_conn.is_down() and not settings.CELERY_TASK_ALWAYS_EAGER:
+        logger.info("not publishing %s: Redis is down; the periodic sweep will run it", task.name)
+        return False
     try:
         task.apply_async(args=args, kwargs=kwargs, retry=False)
     except Exception as error:  # noqa: BLE001 - the sweep will find the work later
+        if not settings.CELERY_TASK_ALWAYS_EAGER:
+            redis_conn.mark_failed(error, "tasks are left to the periodic sweeps")
         logger.warning("could not publish %s: %s", task.name, error)
         return False
     return True

@@ -23,7 +23,10 @@ PUBLISH_PROBE = textwrap.dedent(
 
     started = time.monotonic()
     ok = publish(add, 1, 2)
-    print(json.dumps({"published": ok, "seconds": time.monotonic() - started}))
+    first = time.monotonic() - started
+    again = publish(add, 1, 2)
+    print(json.dumps({"published": ok, "seconds": first, "again": again,
+                      "again_seconds": time.monotonic() - started - first}))
     """
 )
 
@@ -63,6 +66,9 @@ def test_publishing_to_a_hung_broker_gives_up_quickly(tmp_path):
         result = run_probe(tmp_path, REDIS_URL=f"redis://127.0.0.1:{port}/0")
     assert result["published"] is False
     assert result["seconds"] < 2.0  # bounded by the 0.5 s broker socket timeout
+    # Once the broker failed, publishing is not tried again for REDIS_RETRY_AFTER seconds.
+    assert result["again"] is False
+    assert result["again_seconds"] < 0.05
     assert time.monotonic() - started < 30
 
 
@@ -70,4 +76,5 @@ def test_publishing_to_a_hung_broker_gives_up_quickly(tmp_path):
 def test_publishing_to_a_live_broker_succeeds(tmp_path):
     result = run_probe(tmp_path, REDIS_URL="redis://127.0.0.1:6379/14")
     assert result["published"] is True
+    assert result["again"] is True
     assert result["seconds"] < 1.0
