@@ -67,10 +67,15 @@ class NamedCache:
         full = self._key(key)
 
         def incr(cache: Any) -> int:
-            cache.add(full, 0, self.ttl)  # no-op when the counter exists
-            value = cache.incr(full)
-            cache.touch(full, self.ttl)  # sliding window: every failure restarts it
-            return value
+            for _ in range(3):
+                cache.add(full, 0, self.ttl)  # no-op when the counter exists
+                try:
+                    value = cache.incr(full)
+                except ValueError:  # it expired between add and incr: add it again
+                    continue
+                cache.touch(full, self.ttl)  # sliding window: every failure restarts it
+                return value
+            raise RuntimeError(f"counter {full} kept vanishing")
 
         value = self._call("incr", incr)
         if value is _FAILED:

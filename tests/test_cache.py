@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import pytest
 from prometheus_client import REGISTRY
@@ -36,11 +37,11 @@ def backend(request, settings):
     else:
         settings.REDIS_URL = ""
         settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    from django.core.cache import cache
-
-    cache.clear()
     yield request.param
     redis_conn.reset_for_tests()
+
+
+RUN = uuid.uuid4().hex[:8]  # the shared Redis outlives a test run; keep runs apart
 
 
 def sample(cache: str, operation: str, result: str) -> float:
@@ -49,19 +50,19 @@ def sample(cache: str, operation: str, result: str) -> float:
 
 
 def test_values_round_trip_as_json_and_count_hits_and_misses(backend):
-    cache = NamedCache("t-json", ttl=60)
-    hits, misses = sample("t-json", "get", "hit"), sample("t-json", "get", "miss")
+    cache = NamedCache(f"t-json-{RUN}", ttl=60)
+    hits, misses = sample(f"t-json-{RUN}", "get", "hit"), sample(f"t-json-{RUN}", "get", "miss")
     assert cache.get("album") is None
     assert cache.set("album", {"title": "Ágætis byrjun", "tracks": [1, 2], "ok": True})
     assert cache.get("album") == {"title": "Ágætis byrjun", "tracks": [1, 2], "ok": True}
-    assert sample("t-json", "get", "hit") == hits + 1
-    assert sample("t-json", "get", "miss") == misses + 1
+    assert sample(f"t-json-{RUN}", "get", "hit") == hits + 1
+    assert sample(f"t-json-{RUN}", "get", "miss") == misses + 1
     assert cache.delete("album")
     assert cache.get("album") is None
 
 
 def test_entries_expire_after_their_ttl(backend):
-    cache = NamedCache("t-ttl", ttl=1)
+    cache = NamedCache(f"t-ttl-{RUN}", ttl=1)
     cache.set("k", "v")
     assert cache.get("k") == "v"
     time.sleep(1.3)
@@ -69,13 +70,13 @@ def test_entries_expire_after_their_ttl(backend):
 
 
 def test_a_new_version_does_not_read_old_entries(backend):
-    NamedCache("t-ver", ttl=60, version=1).set("k", {"shape": "old"})
-    assert NamedCache("t-ver", ttl=60, version=2).get("k") is None
-    assert NamedCache("t-ver", ttl=60, version=1).get("k") == {"shape": "old"}
+    NamedCache(f"t-ver-{RUN}", ttl=60, version=1).set("k", {"shape": "old"})
+    assert NamedCache(f"t-ver-{RUN}", ttl=60, version=2).get("k") is None
+    assert NamedCache(f"t-ver-{RUN}", ttl=60, version=1).get("k") == {"shape": "old"}
 
 
 def test_odd_keys_are_safe(backend):
-    cache = NamedCache("t-keys", ttl=60)
+    cache = NamedCache(f"t-keys-{RUN}", ttl=60)
     for key in ["user name with spaces", "ユーザー", "a" * 1000, "new\nline"]:
         cache.set(key, key)
         assert cache.get(key) == key
@@ -130,9 +131,9 @@ def test_search_sessions_round_trip(backend):
 @pytest.mark.parametrize("outage", ["stopped", "frozen"])
 def test_redis_trouble_reads_as_a_miss_quickly_and_recovers(settings, throwaway_redis, outage):
     redis_cache_settings(settings, throwaway_redis.url)
-    cache = NamedCache("t-outage", ttl=60)
+    cache = NamedCache(f"t-outage-{RUN}", ttl=60)
     assert cache.set("k", [1])
-    errors = sample("t-outage", "get", "error")
+    errors = sample(f"t-outage-{RUN}", "get", "error")
 
     throwaway_redis.stop() if outage == "stopped" else throwaway_redis.freeze()
     started = time.monotonic()
@@ -142,7 +143,7 @@ def test_redis_trouble_reads_as_a_miss_quickly_and_recovers(settings, throwaway_
     assert not soulseek_cache.is_peer_blocked("peer")
     # One short socket timeout at most, then the breaker skips Redis altogether.
     assert time.monotonic() - started < 1.0
-    assert sample("t-outage", "get", "error") == errors + 1
+    assert sample(f"t-outage-{RUN}", "get", "error") == errors + 1
 
     throwaway_redis.start() if outage == "stopped" else throwaway_redis.thaw()
     time.sleep(0.4)  # REDIS_RETRY_AFTER
