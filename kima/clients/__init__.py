@@ -1,0 +1,1 @@
+"""Small HTTP clients for the services Kima integrates with (httpx, explicit timeouts)."""

@@ -1,0 +1,90 @@
+"""A threaded HTTP server with JSON routes, run in the background for a test."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+Route = tuple[str, re.Pattern, Callable[..., tuple[int, Any]]]
+
+
+class Simulator:
+    """Subclasses register routes with `self.route(method, pattern, handler)`; a handler
+    gets (query, body, *groups) and returns (status, json-able body or None)."""
+
+    api_key = "sim-api-key"
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+        self.requests: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def route(self, method: str, pattern: str, handler: Callable[..., tuple[int, Any]]) -> None:
+        self.routes.append((method, re.compile(f"^{pattern}$"), handler))
+
+    def start(self) -> Simulator:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def authorized(self, headers: Any, query: dict) -> bool:
+        return headers.get("X-Api-Key") == self.api_key
+
+    def dispatch(self, method: str, raw_path: str, headers: Any, raw_body: bytes) -> tuple:
+        parts = urlsplit(raw_path)
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        with self.lock:
+            self.requests.append((method, parts.path))
+        if not self.authorized(headers, query):
+            return 401, None
+        body = json.loads(raw_body) if raw_body.strip() else None
+        for route_method, pattern, handler in self.routes:
+            match = pattern.match(parts.path)
+            if match and route_method == method:
+                with self.lock:
+                    return handler(query, body, *match.groups())
+        return 404, None
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        simulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                status, body = simulator.dispatch(self.command, self.path, self.headers, raw)
+                payload = (
+                    b""
+                    if body is None
+                    else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+                )
+                self.send_response(status)
+                if body is not None:
+                    kind = "text/plain" if isinstance(body, str) else "application/json"
+                    self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
