@@ -54,6 +54,30 @@ def _secret(name: str) -> str:
 SECRET_KEY = _secret("SECRET_KEY")
 JWT_SECRET = env_str("JWT_SECRET") or env_str("SESSION_SECRET") or _secret("JWT_SECRET")
 
+# Secrets in SystemSettings are encrypted with this key (Kima's name; ENCRYPTION_KEY is
+# Kima's older name). Keys listed in SETTINGS_ENCRYPTION_KEY_PREVIOUS are still read, so a
+# rotation never leaves a process unable to decrypt (see `rotate_settings_key`).
+INSECURE_KIMA_DEFAULT_KEY = "default-encryption-key-change-me"
+SETTINGS_ENCRYPTION_KEY = (
+    env_str("SETTINGS_ENCRYPTION_KEY")
+    or env_str("ENCRYPTION_KEY")
+    or _secret("SETTINGS_ENCRYPTION_KEY")
+)
+if PRODUCTION and SETTINGS_ENCRYPTION_KEY == INSECURE_KIMA_DEFAULT_KEY:
+    raise ImproperlyConfigured(
+        "SETTINGS_ENCRYPTION_KEY is Kima's published placeholder, which anyone can read; "
+        "set a random key (python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+    )
+SETTINGS_ENCRYPTION_KEY_PREVIOUS = env_list("SETTINGS_ENCRYPTION_KEY_PREVIOUS", []) + [
+    # Left by an interrupted or finished rotation of the embedded key file: still read.
+    path.read_text().strip()
+    for path in (
+        DATA_DIR / ".settings_encryption_key.new",
+        DATA_DIR / ".settings_encryption_key.previous",
+    )
+    if path.exists()
+]
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -71,6 +95,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_prometheus",
     "accounts",
     "settings_app",
@@ -116,7 +141,11 @@ TEMPLATES = [
 
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60)
+        )
+    }
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured("DATABASE_URL must be a postgresql:// URL")
     # The same backend, with query counts and latencies for /metrics.
@@ -236,8 +265,30 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JWT first: its scheme is what a 401 names in WWW-Authenticate.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.JWTAuthentication",
+        "accounts.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "kima.api.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Kima integration API", "VERSION": VERSION}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Kima integration API",
+    "VERSION": VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the installed sidecar package: self-hosted users may have no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # ---------------------------------------------------------------------------
 # Logging: one line per event on stdout

@@ -39,6 +39,13 @@ def _number(column: str, default: int) -> models.IntegerField:
 class SystemSettings(models.Model):
     """Runtime integration settings, one row with id `default`.
 
+    Precedence for every integration setting: a value stored here wins; an unset one
+    (NULL or blank) falls back to its environment variable (Kima's names: LIDARR_URL,
+    LIDARR_API_KEY, SLSKD_URL, SLSKD_API_KEY, ...; the table is
+    `settings_app.services.FIELDS`); then to the default. Read the effective values with
+    `settings_app.services.effective()` and change them with `services.update()`, never
+    through this model: secrets are stored encrypted (`settings_app.crypto`).
+
     Every column Kima has is modelled so that a row created here is valid for all of
     Kima; most of them belong to other parts of Kima and are never read here.
     """
@@ -104,6 +111,13 @@ class SystemSettings(models.Model):
     lidarr_metadata_profile_id = models.IntegerField(
         db_column="lidarrMetadataProfileId", null=True, blank=True
     )
+
+    # Ours (additive): slskd in place of Kima's in-process Soulseek client, and HTTP
+    # Basic credentials for Lidarr's webhook connection.
+    slskd_url = _text("slskdUrl")
+    slskd_api_key = _text("slskdApiKey")
+    lidarr_webhook_username = _text("lidarrWebhookUsername")
+    lidarr_webhook_password = _text("lidarrWebhookPassword")
 
     class Meta:
         db_table = "SystemSettings"
