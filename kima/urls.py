@@ -1,7 +1,9 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from kima import health, metrics
+from settings_app import api as settings_api
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -10,4 +12,13 @@ urlpatterns = [
     path("api/health", health.health, name="api-health"),
     path("metrics", metrics.metrics_view, name="metrics"),
     path("api/metrics", metrics.api_metrics_view, name="api-metrics"),
-]
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Kima's clients call these with and without a trailing slash; never redirect.
+    re_path(r"^api/system-settings/?$", settings_api.SystemSettingsView.as_view(),
+            name="system-settings"),
+    re_path(r"^api/system-settings/test-lidarr/?$",
+            settings_api.LidarrConnectionTestView.as_view(), name="system-settings-test-lidarr"),
+    re_path(r"^api/system-settings/test-slskd/?$",
+            settings_api.SlskdConnectionTestView.as_view(), name="system-settings-test-slskd"),
+]  # fmt: skip

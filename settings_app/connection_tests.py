@@ -1,0 +1,90 @@
+""" "Test connection" for Lidarr and slskd, shared by the admin buttons and the API.
+
+Results are plain data with a message an operator can act on; no exception or stack
+trace ever reaches the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kima.clients.base import IntegrationError
+from kima.clients.lidarr import LidarrClient, field_value
+from kima.clients.slskd import SlskdClient
+from settings_app.services import EffectiveSettings
+
+WEBHOOK_PATH = "/api/webhooks/lidarr"
+
+
+@dataclass
+class ConnectionResult:
+    ok: bool
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "message": self.message, "details": self.details}
+
+
+def check_lidarr(settings: EffectiveSettings) -> ConnectionResult:
+    if not settings.lidarr_url:
+        return ConnectionResult(False, "Set the Lidarr URL first.")
+    if not settings.lidarr_api_key:
+        return ConnectionResult(False, "Set the Lidarr API key first.")
+    try:
+        with LidarrClient(settings.lidarr_url, settings.lidarr_api_key) as lidarr:
+            status = lidarr.system_status() or {}
+            details = {
+                "version": status.get("version"),
+                "qualityProfiles": _names(lidarr.quality_profiles()),
+                "metadataProfiles": _names(lidarr.metadata_profiles()),
+                "rootFolders": [folder.get("path") for folder in lidarr.root_folders()],
+                "webhookRegistered": _webhook_registered(lidarr.notifications(), settings),
+            }
+    except IntegrationError as error:
+        return ConnectionResult(False, error.message)
+    webhook = (
+        "our webhook is registered"
+        if details["webhookRegistered"]
+        else ("our webhook is not registered yet")
+    )
+    message = f"Connected to Lidarr {details['version'] or '(unknown version)'}; {webhook}."
+    return ConnectionResult(True, message, details)
+
+
+def check_slskd(settings: EffectiveSettings) -> ConnectionResult:
+    if not settings.slskd_url:
+        return ConnectionResult(False, "Set the slskd URL first.")
+    try:
+        with SlskdClient(settings.slskd_url, settings.slskd_api_key) as slskd:
+            state = slskd.application()
+    except IntegrationError as error:
+        return ConnectionResult(False, error.message)
+    version = (state.get("version") or {}).get("full") or "(unknown version)"
+    server = state.get("server") or {}
+    details = {"version": version, "loggedIn": bool(server.get("isLoggedIn")),
+               "username": (state.get("user") or {}).get("username")}  # fmt: skip
+    if not details["loggedIn"]:
+        return ConnectionResult(
+            False, f"slskd {version} answers, but it is not logged in to Soulseek.", details
+        )
+    return ConnectionResult(
+        True, f"Connected to slskd {version}, logged in as {details['username']}.", details
+    )
+
+
+def _names(items: list[dict]) -> list[dict]:
+    return [{"id": item.get("id"), "name": item.get("name")} for item in items]
+
+
+def _webhook_registered(notifications: list[dict], settings: EffectiveSettings) -> bool:
+    for notification in notifications:
+        url = str(field_value(notification, "url") or "")
+        if notification.get("implementation") != "Webhook":
+            continue
+        if settings.public_url and url.rstrip("/") == settings.public_url + WEBHOOK_PATH:
+            return True
+        if not settings.public_url and url.rstrip("/").endswith(WEBHOOK_PATH):
+            return True
+    return False
