@@ -25,6 +25,9 @@ def on_starting(server):
 def post_worker_init(worker):
     from django.conf import settings
 
+    from webhooks.spool import start_drainer
+
+    start_drainer()  # webhooks spooled while the database was down go in when it is back
     if settings.EMBEDDED_SCHEDULER:
         from kima.periodic import start_embedded_scheduler
 

@@ -44,6 +44,26 @@ def check_redis() -> dict[str, Any]:
     return {"status": "up", "latencyMs": _ms_since(started)}
 
 
+def integrations() -> dict[str, Any]:
+    """Lidarr's side: open health issues it reported, and whether webhooks are protected."""
+    from settings_app import services as settings_service
+    from webhooks.models import LidarrHealthIssue
+
+    try:
+        current = settings_service.effective()
+        issues = list(
+            LidarrHealthIssue.objects.filter(restored_at__isnull=True).values(
+                "check_type", "level", "message"
+            )[:20]
+        )
+    except Exception as error:  # noqa: BLE001 - health reports, it does not fail
+        return {"lidarr": {"status": "unknown", "error": type(error).__name__}}
+    lidarr: dict[str, Any] = {"enabled": bool(current.lidarr_enabled), "healthIssues": issues}
+    if current.lidarr_enabled and not current.webhook_auth_configured:
+        lidarr["warning"] = "webhooks are accepted without authentication"
+    return {"lidarr": lidarr}
+
+
 def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
@@ -69,6 +89,7 @@ def health(request: HttpRequest) -> JsonResponse:
         status, code = "ok", 200
     body = {
         "status": status,
+        **(integrations() if db["status"] == "up" else {}),
         "db": db,
         "redis": redis,
         "broker": broker,

@@ -45,8 +45,8 @@ PERIODIC_RUNS = Counter(
 
 
 class BacklogCollector:
-    """Gauges read at scrape time: download jobs by status, unprocessed webhook events,
-    the Celery queue length in Redis."""
+    """Gauges read at scrape time: download jobs by status, the webhook backlog, open
+    Lidarr health issues, the Celery queue length in Redis."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
@@ -59,7 +59,7 @@ class BacklogCollector:
         from django.db.models import Count
 
         from downloads.models import DownloadJob, JobStatus
-        from webhooks.models import WebhookEvent
+        from webhooks.models import LidarrHealthIssue, WebhookEvent
 
         jobs = GaugeMetricFamily(
             "kima_download_jobs", "Download jobs by status (not cleared).", labels=["status"]
@@ -72,10 +72,22 @@ class BacklogCollector:
         for status, total in sorted(counts.items()):
             jobs.add_metric([status], total)
         yield jobs
+        backlog = GaugeMetricFamily(
+            "kima_webhook_events_backlog",
+            "Stored webhook events not done yet, by status (dead: retries used up).",
+            labels=["status"],
+        )
+        waiting = ["pending", "processing", "failed", "dead"]
+        counts = dict.fromkeys(waiting, 0)
+        rows = WebhookEvent.objects.filter(status__in=waiting).values_list("status")
+        counts.update(dict(rows.annotate(n=Count("id")).values_list("status", "n")))
+        for status in waiting:
+            backlog.add_metric([status], counts[status])
+        yield backlog
         yield GaugeMetricFamily(
-            "kima_webhook_events_unprocessed",
-            "Stored webhook events not yet processed.",
-            value=WebhookEvent.objects.filter(processed=False).count(),
+            "kima_lidarr_health_issues",
+            "Lidarr health checks currently failing, as reported by its Health webhooks.",
+            value=LidarrHealthIssue.objects.filter(restored_at__isnull=True).count(),
         )
 
     def _queue_gauges(self) -> Iterator[GaugeMetricFamily]:

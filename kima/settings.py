@@ -158,8 +158,10 @@ else:
         "default": {
             "ENGINE": "django_prometheus.db.backends.sqlite3",
             "NAME": DATA_DIR / "kima.sqlite3",
-            # Explicit, because test tools recognise SQLite by the stock ENGINE name.
-            "TEST": {"NAME": ":memory:"},
+            # A file like production's (WAL, busy timeout), not shared-cache memory, whose
+            # table locks fail at once under threads. Set explicitly also because test
+            # tools recognise SQLite only by the stock ENGINE name.
+            "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
             # WAL lets the web process read while a worker writes; the timeout waits for
             # the writer lock instead of failing with "database is locked".
             "OPTIONS": {
@@ -235,8 +237,29 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_MAX_DELIVERIES = env_int("CELERY_MAX_DELIVERIES", 5)
 # Periodic jobs (kima.periodic guards each so it runs once per interval, whatever runs
 # the schedule). Without Redis a thread in each web worker runs them in-process.
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "webhooks.sweep": {"task": "webhooks.sweep", "schedule": 60},
+    "webhooks.drain_spool": {"task": "webhooks.drain_spool", "schedule": 15},
+    "webhooks.purge": {"task": "webhooks.purge", "schedule": 3600},
+    "webhooks.reconcile_lidarr_queue_periodic": {
+        "task": "webhooks.reconcile_lidarr_queue_periodic",
+        "schedule": 300,
+    },
+}
 EMBEDDED_SCHEDULER = not REDIS_URL
+
+# ---------------------------------------------------------------------------
+# Lidarr webhooks
+# ---------------------------------------------------------------------------
+
+WEBHOOK_MAX_RETRIES = env_int("WEBHOOK_MAX_RETRIES", 5)  # then the event is dead
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30)  # doubles each time
+WEBHOOK_CLAIM_TIMEOUT = env_int("WEBHOOK_CLAIM_TIMEOUT", 300)  # a claim older than this is stale
+WEBHOOK_SWEEP_MIN_AGE = env_int(
+    "WEBHOOK_SWEEP_MIN_AGE", 10
+)  # seconds before a pending event is swept
+WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30)  # processed events; dead ones stay
+WEBHOOK_DATABASE_RETRY_AFTER = float(env_str("WEBHOOK_DATABASE_RETRY_AFTER", "2"))
 
 # ---------------------------------------------------------------------------
 # Authentication: Kima's users, Kima's bcrypt hashes

@@ -13,6 +13,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import queue
+import threading
 from typing import Any
 
 from celery import Task
@@ -48,6 +51,57 @@ def publish(task: Any, *args: Any, **kwargs: Any) -> bool:
 def publish_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
     """Send a task once the current transaction has committed (never before)."""
     transaction.on_commit(lambda: publish(task, *args, **kwargs))
+
+
+_background: queue.Queue | None = None
+_background_pid = 0
+_background_lock = threading.Lock()
+BACKGROUND_QUEUE_SIZE = 10_000
+
+
+def publish_in_background(task: Any, *args: Any) -> bool:
+    """Publish from a thread of this process, so the caller never waits for the broker
+    (nor, on the embedded default, for the task itself). False if the queue is full;
+    like a lost publish, the periodic sweeps then find the work."""
+    try:
+        _background_queue().put_nowait((task, args))
+    except queue.Full:
+        logger.warning("background publish queue full; %s left to the sweep", task.name)
+        return False
+    return True
+
+
+def _background_queue() -> queue.Queue:
+    global _background, _background_pid
+    with _background_lock:
+        if _background is None or _background_pid != os.getpid():  # new, or forked
+            _background = queue.Queue(maxsize=BACKGROUND_QUEUE_SIZE)
+            _background_pid = os.getpid()
+            thread = threading.Thread(target=_publish_forever, args=(_background,),
+                                      name="kima-publisher", daemon=True)  # fmt: skip
+            thread.start()
+    return _background
+
+
+def _publish_forever(pending: queue.Queue) -> None:
+    from django.db import connections
+
+    while True:
+        task, args = pending.get()
+        try:
+            publish(task, *args)
+        except Exception:  # an eager task that failed must not stop the publisher
+            logger.exception("background task %s failed", task.name)
+        finally:
+            if pending.empty():  # idle: do not hold a database connection (embedded tasks)
+                connections.close_all()
+            pending.task_done()
+
+
+def wait_for_background_publishes() -> None:
+    """Block until everything queued so far was published (tests, graceful shutdown)."""
+    if _background is not None and _background_pid == os.getpid():
+        _background.join()
 
 
 class KimaTask(Task):

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from kima import health, metrics
 from settings_app import api as settings_api
+from webhooks import views as webhook_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,6 +16,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     # Kima's clients call these with and without a trailing slash; never redirect.
+    re_path(r"^api/webhooks/lidarr/?$", webhook_views.lidarr_webhook, name="lidarr-webhook"),
+    re_path(r"^api/webhooks/lidarr/verify/?$", webhook_views.lidarr_verify,
+            name="lidarr-webhook-verify"),
     re_path(r"^api/system-settings/?$", settings_api.SystemSettingsView.as_view(),
             name="system-settings"),
     re_path(r"^api/system-settings/test-lidarr/?$",

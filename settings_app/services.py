@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from settings_app import crypto, validation
 from settings_app.models import SINGLETON_ID, DownloadSource, FailureFallback, SystemSettings
@@ -190,6 +190,17 @@ def effective() -> EffectiveSettings:
         fresh = _compute(_stored_row())
         _cached = (time.monotonic(), fresh)
     return fresh
+
+
+def effective_or_stale() -> EffectiveSettings | None:
+    """Like `effective()`, but when the database cannot be read: the last values this
+    process saw (however old), or None if it never saw any. For paths that must keep
+    working through a database outage (webhook intake)."""
+    try:
+        return effective()
+    except DatabaseError:
+        cached = _cached
+        return cached[1] if cached else None
 
 
 def invalidate() -> None:

@@ -92,14 +92,20 @@ def test_backlog_gauges_are_read_from_the_database(client):
     DownloadJob.objects.create(user=user, subject="C", type="album", status="failed", cleared=True)
     WebhookEvent.objects.create(event_id="e1", source="lidarr", event_type="Grab", payload={})
     WebhookEvent.objects.create(
-        event_id="e2", source="lidarr", event_type="Grab", payload={}, processed=True
+        event_id="e2",
+        source="lidarr",
+        event_type="Grab",
+        payload={},
+        processed=True,
+        status="processed",
     )
     text = client.get("/metrics").content.decode()
     assert value(text, "kima_download_jobs", status="pending") == 2
     assert value(text, "kima_download_jobs", status="processing") == 1
     assert value(text, "kima_download_jobs", status="failed") == 1
     assert value(text, "kima_download_jobs", status="completed") == 0
-    assert value(text, "kima_webhook_events_unprocessed") == 1
+    assert value(text, "kima_webhook_events_backlog", status="pending") == 1
+    assert value(text, "kima_webhook_events_backlog", status="dead") == 0
 
 
 @pytest.mark.subprocess

@@ -47,6 +47,28 @@ class LidarrClient(JsonClient):
     def notifications(self) -> list[dict]:
         return self.request("GET", "/api/v1/notification", "notification") or []
 
+    def queue(self, page_size: int = 200, max_pages: int = 50) -> list[dict]:
+        """Every queue record, page by page (Lidarr's default page is small)."""
+        records: list[dict] = []
+        for page in range(1, max_pages + 1):
+            body = self.request("GET", "/api/v1/queue", "queue", params={
+                "page": page, "pageSize": page_size, "includeUnknownArtistItems": "true",
+            }) or {}  # fmt: skip
+            batch = body.get("records") or []
+            records.extend(batch)
+            if len(records) >= int(body.get("totalRecords") or 0) or not batch:
+                break
+        return records
+
+    def remove_from_queue(self, queue_id: int, blocklist: bool = True,
+                          skip_redownload: bool = False) -> None:  # fmt: skip
+        """Remove a queue item from Lidarr and its download client; with `blocklist`
+        Lidarr will not grab that release again, and searches again unless skipped."""
+        self.request("DELETE", f"/api/v1/queue/{int(queue_id)}", "queue_remove", params={
+            "removeFromClient": "true", "blocklist": str(blocklist).lower(),
+            "skipRedownload": str(skip_redownload).lower(),
+        })  # fmt: skip
+
 
 def field_value(resource: dict, name: str) -> Any:
     """The value of `name` in a Lidarr provider resource's `fields` list."""

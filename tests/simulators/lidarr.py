@@ -18,11 +18,15 @@ class LidarrSimulator(Simulator):
         self.root_folders = [{"id": 1, "path": "/music", "defaultQualityProfileId": 2,
                               "defaultMetadataProfileId": 1}]  # fmt: skip
         self.notifications: list[dict] = []
+        self.queue: list[dict] = []
+        self.removed: list[dict] = []  # (queue id, blocklist, skipRedownload) of each removal
         self.route("GET", "/api/v1/system/status", self.system_status)
         self.route("GET", "/api/v1/qualityprofile", lambda q, b: (200, self.quality_profiles))
         self.route("GET", "/api/v1/metadataprofile", lambda q, b: (200, self.metadata_profiles))
         self.route("GET", "/api/v1/rootfolder", lambda q, b: (200, self.root_folders))
         self.route("GET", "/api/v1/notification", lambda q, b: (200, self.notifications))
+        self.route("GET", "/api/v1/queue", self.queue_page)
+        self.route("DELETE", r"/api/v1/queue/(\d+)", self.queue_remove)
 
     def authorized(self, headers: Any, query: dict) -> bool:
         # Lidarr checks ?apikey= first, then X-Api-Key, then a Bearer token.
@@ -32,6 +36,31 @@ class LidarrSimulator(Simulator):
     def system_status(self, query: dict, body: Any) -> tuple[int, Any]:
         return 200, {"appName": "Lidarr", "instanceName": "Lidarr", "version": self.version,
                      "urlBase": "", "isDocker": True}  # fmt: skip
+
+    def queue_page(self, query: dict, body: Any) -> tuple[int, Any]:
+        page, size = int(query.get("page", 1)), int(query.get("pageSize", 10))
+        records = self.queue[(page - 1) * size : page * size]
+        return 200, {"page": page, "pageSize": size, "totalRecords": len(self.queue),
+                     "records": records}  # fmt: skip
+
+    def queue_remove(self, query: dict, body: Any, queue_id: str) -> tuple[int, Any]:
+        record = next((r for r in self.queue if r["id"] == int(queue_id)), None)
+        if record is None:
+            return 404, {"message": "NotFound"}
+        self.queue.remove(record)
+        self.removed.append({"id": record["id"], "blocklist": query.get("blocklist"),
+                             "skipRedownload": query.get("skipRedownload")})  # fmt: skip
+        return 200, {}
+
+    def add_queue_record(self, download_id: str, album_id: int, state: str = "downloading",
+                         messages: list[str] | None = None) -> dict:  # fmt: skip
+        record = {"id": len(self.queue) + len(self.removed) + 1, "downloadId": download_id,
+                  "albumId": album_id, "status": "completed", "trackedDownloadState": state,
+                  "trackedDownloadStatus": "warning" if messages else "ok",
+                  "statusMessages": [{"title": "import", "messages": messages or []}],
+                  "title": f"release {download_id}"}  # fmt: skip
+        self.queue.append(record)
+        return record
 
     def add_webhook_connection(self, url: str) -> None:
         self.notifications.append({
