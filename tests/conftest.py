@@ -7,11 +7,14 @@ trust auth). When it is unreachable, its tests are skipped locally and fail in C
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -170,3 +173,64 @@ def throwaway_redis():
     server.start()
     yield server
     server.stop()
+
+
+PG_BIN = (
+    next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
+    if Path("/usr/lib/postgresql").exists()
+    else None
+)
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL cluster of our own (initdb in a temporary directory, a free port),
+    which fault-injection tests may stop and start; the shared server is never touched."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"postgresql://root@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        command = [str(PG_BIN / args[0]), *args[1:]]
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            command = ["runuser", "-u", "postgres", "--", *command]
+        # No pipes: the started server would keep them open and the call would never end.
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)  # fmt: skip
+
+    def init(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.directory / "data"), "-A", "trust", "-U", "root")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.directory / "server.log")
+        self._run("pg_ctl", "-D", str(self.directory / "data"), "-o", options, "-l", log, "-w",
+                  "start")  # fmt: skip
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.directory / "data"), "-m", "fast", "-w", "stop")
+
+    def create_database(self, name: str) -> str:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+def throwaway_postgres(tmp_path_factory):
+    if PG_BIN is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL server binaries are not installed")
+        pytest.skip("PostgreSQL server binaries are not installed")
+    directory = Path(tempfile.mkdtemp(prefix="kima-pg-"))
+    server = ThrowawayPostgres(directory)
+    server.init()
+    server.start()
+    yield server
+    with contextlib.suppress(subprocess.CalledProcessError):
+        server.stop()
+    shutil.rmtree(directory, ignore_errors=True)

@@ -3,7 +3,11 @@ endpoints the service uses; unknown paths answer 404 with Lidarr's `{message}` f
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
+
+import httpx
 
 from tests.simulators.base import Simulator
 
@@ -67,3 +71,27 @@ class LidarrSimulator(Simulator):
             "id": len(self.notifications) + 1, "name": "Kima", "implementation": "Webhook",
             "configContract": "WebhookSettings", "fields": [{"name": "url", "value": url}],
         })  # fmt: skip
+
+
+class WebhookConnection:
+    """Lidarr's side of a webhook connection: sends bodies as Lidarr does (pretty JSON,
+    its headers, pre-emptive Basic auth, custom headers, no retry)."""
+
+    def __init__(self, url: str, username: str = "", password: str = "",
+                 headers: dict[str, str] | None = None, method: str = "POST") -> None:  # fmt: skip
+        self.url = url
+        self.method = method
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json",
+                        "User-Agent": f"Lidarr/{LidarrSimulator.version} (ubuntu 24.04)",
+                        **(headers or {})}  # fmt: skip
+        if username or password:
+            token = base64.b64encode(f"{username}:{password}".encode("latin-1")).decode()
+            self.headers["Authorization"] = f"Basic {token}"
+        self.client = httpx.Client(timeout=100, follow_redirects=True)
+
+    def send(self, payload: dict) -> httpx.Response:
+        body = json.dumps(payload, indent=2, ensure_ascii=False).encode()
+        return self.client.request(self.method, self.url, content=body, headers=self.headers)
+
+    def close(self) -> None:
+        self.client.close()
