@@ -1,24 +1,55 @@
 """State changes of download jobs, in one place (webhook handlers, API views, admin
 actions and tasks all call these).
 
-Every transition is a conditional write: a job moves only out of an active state
-(pending, processing), so a late or replayed event can never reopen a finished job.
-All functions here are idempotent: applying the same Lidarr fact twice changes nothing
-the second time.
+Lifecycle: pending -> processing -> completed | failed | exhausted. "Cancelled" is a
+failure with that reason. A finished job never moves again (a PostgreSQL/SQLite trigger
+refuses it too); a retry is a new job, and the old one is cleared, as Kima does.
+
+Every transition is a conditional write (it only applies from the states it is allowed
+from), records when the job entered its state and a human-readable status text, and on
+finishing writes the job's one notification and refreshes its discovery batch. All
+functions are idempotent: applying the same fact twice changes nothing the second time.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from downloads.models import ACTIVE_JOB_STATUSES, DownloadJob, JobStatus
+from downloads import metrics
+from downloads.models import (
+    ACTIVE_JOB_STATUSES,
+    DiscoveryBatch,
+    DownloadJob,
+    JobStatus,
+    JobType,
+    Notification,
+)
 
 logger = logging.getLogger(__name__)
+
+FINISHED_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.EXHAUSTED)
+ALLOWED_FROM = {
+    JobStatus.PROCESSING: (JobStatus.PENDING,),
+    JobStatus.COMPLETED: ACTIVE_JOB_STATUSES,
+    JobStatus.FAILED: ACTIVE_JOB_STATUSES,
+    JobStatus.EXHAUSTED: ACTIVE_JOB_STATUSES,
+}
+CANCELLED = "Cancelled by user"
+
+
+class TransitionNotAllowed(Exception):
+    """The job is not in a state this change may start from (API: 409)."""
+
+    def __init__(self, job: DownloadJob, wanted: str) -> None:
+        super().__init__(f"A {job.status} download cannot become {wanted}")
+        self.job = job
 
 
 @dataclass(frozen=True)
@@ -44,6 +75,234 @@ def active_jobs() -> QuerySet[DownloadJob]:
     return DownloadJob.objects.filter(status__in=ACTIVE_JOB_STATUSES)
 
 
+def _now_iso() -> str:
+    return timezone.now().isoformat()
+
+
+def _with_metadata(job: DownloadJob, **values: Any) -> dict:
+    metadata = dict(job.metadata or {})
+    metadata.update({k: v for k, v in values.items() if v is not None})
+    return metadata
+
+
+def progress_percent(job: DownloadJob) -> int | None:
+    """Progress from the stored counters: bytes when known, else tracks."""
+    metadata = job.metadata or {}
+    if job.status == JobStatus.COMPLETED:
+        return 100
+    for done_key, total_key in (("bytesDone", "bytesTotal"), ("tracksDone", "tracksTotal")):
+        done, total = metadata.get(done_key), metadata.get(total_key)
+        if isinstance(done, (int, float)) and isinstance(total, (int, float)) and total > 0:
+            return max(0, min(100, int(done * 100 / total)))
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Creating jobs
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlbumRequest:
+    mbid: str
+    subject: str
+    artist_name: str | None = None
+    album_title: str | None = None
+    download_type: str = "library"
+    batch_id: str | None = None
+
+
+def request_album(user: Any, request: AlbumRequest) -> tuple[DownloadJob, bool]:
+    """The user's active job for this album and batch, or a new one: (job, created).
+
+    The database's unique index on active jobs (user, album, batch) is what makes this
+    safe under concurrency: a second insert fails and we return the winner's job."""
+    for _ in range(5):
+        existing = _active_job_for(user, request)
+        if existing is not None:
+            return existing, False
+        try:
+            with transaction.atomic():
+                job = DownloadJob.objects.create(
+                    user=user, subject=request.subject, type=JobType.ALBUM,
+                    target_mbid=request.mbid, status=JobStatus.PENDING,
+                    discovery_batch_id=request.batch_id,
+                    metadata={"artistName": request.artist_name, "albumTitle": request.album_title,
+                              "albumMbid": request.mbid, "downloadType": request.download_type,
+                              "statusText": "Waiting to start", "stateSince": _now_iso()},
+                )  # fmt: skip
+        except IntegrityError:
+            continue  # someone else created it a moment ago: return theirs
+        return job, True
+    raise RuntimeError("could not create or find the download job")  # pragma: no cover
+
+
+def _active_job_for(user: Any, request: AlbumRequest) -> DownloadJob | None:
+    return (
+        active_jobs()
+        .filter(user=user, target_mbid=request.mbid, discovery_batch_id=request.batch_id)
+        .first()
+    )
+
+
+def retry(job: DownloadJob) -> DownloadJob:
+    """A finished-unsuccessfully job gets a new attempt: the old one is cleared and a new
+    pending job for the same album is created (or the active one returned)."""
+    if job.status not in (JobStatus.FAILED, JobStatus.EXHAUSTED):
+        raise TransitionNotAllowed(job, "retried")
+    metadata = job.metadata or {}
+    with transaction.atomic():
+        DownloadJob.objects.filter(pk=job.pk).update(cleared=True, updated_at=timezone.now())
+        new_job, _ = request_album(job.user, AlbumRequest(
+            mbid=job.target_mbid or f"retry-{job.pk}", subject=job.subject,
+            artist_name=metadata.get("artistName"), album_title=metadata.get("albumTitle"),
+            download_type=metadata.get("downloadType", "library"),
+            batch_id=job.discovery_batch_id,
+        ))  # fmt: skip
+        DownloadJob.objects.filter(pk=new_job.pk).update(
+            artist_mbid=job.artist_mbid,
+            metadata={**(new_job.metadata or {}), "retryOf": job.pk},
+        )
+    new_job.refresh_from_db()
+    return new_job
+
+
+# ---------------------------------------------------------------------------
+# Transitions
+# ---------------------------------------------------------------------------
+
+
+def transition(job: DownloadJob, status: str, status_text: str, **fields: Any) -> bool:
+    """Move `job` to `status` if its current state allows it; False if it did not.
+    Metadata passed in `fields["metadata"]` replaces the job's; `stateSince` and
+    `statusText` are added."""
+    now = timezone.now()
+    metadata = {**(fields.pop("metadata", None) or job.metadata or {}),
+                "statusText": status_text, "stateSince": now.isoformat()}  # fmt: skip
+    if status in FINISHED_STATUSES:
+        fields.setdefault("completed_at", now)
+    if status == JobStatus.PROCESSING:
+        fields.setdefault("started_at", job.started_at or now)
+    updated = DownloadJob.objects.filter(pk=job.pk, status__in=ALLOWED_FROM[status]).update(
+        status=status, metadata=metadata, updated_at=now, **fields
+    )
+    if not updated:
+        return False
+    if status in FINISHED_STATUSES:
+        job.refresh_from_db()
+        _after_finish(job)
+    return True
+
+
+def _after_finish(job: DownloadJob) -> None:
+    _notify(job)
+    metrics.record_finished(job)
+    if job.discovery_batch_id:
+        from downloads import batches
+
+        # In this transaction: the recount sees this job's new state, and a concurrent
+        # finisher's recount is forced to retry by the version check (see batches).
+        batches.refresh(job.discovery_batch_id)
+
+
+def _notify(job: DownloadJob) -> None:
+    """The job's one notification. A finished job never finishes again (conditional
+    transition + trigger), so this runs once per job."""
+    if job.status == JobStatus.COMPLETED:
+        kind, title = "download_complete", "Download Complete"
+        message = f"{job.subject} has been downloaded and added to your library"
+    else:
+        kind, title = "download_failed", "Download Failed"
+        message = f"Failed to download {job.subject}: {job.error or 'unknown reason'}"
+    Notification.objects.create(user_id=job.user_id, type=kind, title=title, message=message,
+                                metadata={"jobId": job.pk, "subject": job.subject,
+                                          "error": job.error})  # fmt: skip
+
+
+def start(job: DownloadJob, source: str) -> bool:
+    metadata = _with_metadata(job, currentSource=source)
+    return transition(job, JobStatus.PROCESSING, f"Searching via {source}", metadata=metadata)
+
+
+def complete(job: DownloadJob, **metadata: Any) -> bool:
+    return transition(job, JobStatus.COMPLETED, "Downloaded", error=None,
+                      metadata=_with_metadata(job, **metadata))  # fmt: skip
+
+
+def fail(job: DownloadJob, reason: str, **metadata: Any) -> bool:
+    return transition(job, JobStatus.FAILED, f"Failed: {reason}"[:300], error=reason,
+                      metadata=_with_metadata(job, failedAt=_now_iso(), **metadata))  # fmt: skip
+
+
+def exhaust(job: DownloadJob, reason: str, **metadata: Any) -> bool:
+    return transition(job, JobStatus.EXHAUSTED, "No sources left", error=reason,
+                      metadata=_with_metadata(job, failedAt=_now_iso(), **metadata))  # fmt: skip
+
+
+def cancel(job: DownloadJob, reason: str = CANCELLED) -> None:
+    if not fail(job, reason, cancelled=True):
+        raise TransitionNotAllowed(job, "cancelled")
+
+
+def record_attempt(job: DownloadJob, tried: str, reason: str, retry_limit: int) -> bool:
+    """A source attempt failed (a Lidarr release, a Soulseek folder). Remember what was
+    tried so it is never tried again; after `retry_limit` attempts the job is exhausted.
+    False if this attempt was already recorded (a replay)."""
+    tried_list = list(job.tried_releases or [])
+    if tried in tried_list:
+        return False
+    attempts = job.attempts + 1
+    metadata = _with_metadata(job, lastError=reason, lastFailureAt=_now_iso())
+    updated = active_jobs().filter(pk=job.pk, attempts=job.attempts).update(
+        attempts=attempts, tried_releases=[*tried_list, tried], error=reason, metadata=metadata,
+        lidarr_ref=None if job.lidarr_ref == tried else job.lidarr_ref, updated_at=timezone.now(),
+    )  # fmt: skip
+    if not updated:
+        return False
+    job.refresh_from_db()
+    if attempts >= retry_limit:
+        exhaust(job, f"Gave up after {attempts} failed attempts: {reason}")
+    return True
+
+
+def record_progress(job: DownloadJob, tracks_done: int | None = None,
+                    tracks_total: int | None = None, bytes_done: int | None = None,
+                    bytes_total: int | None = None) -> None:  # fmt: skip
+    metadata = _with_metadata(job, tracksDone=tracks_done, tracksTotal=tracks_total,
+                              bytesDone=bytes_done, bytesTotal=bytes_total,
+                              progressAt=_now_iso())  # fmt: skip
+    active_jobs().filter(pk=job.pk).update(metadata=metadata, updated_at=timezone.now())
+
+
+def clear(job: DownloadJob) -> None:
+    DownloadJob.objects.filter(pk=job.pk).update(cleared=True, updated_at=timezone.now())
+
+
+def delete(job: DownloadJob) -> None:
+    if job.status in ACTIVE_JOB_STATUSES:
+        raise TransitionNotAllowed(job, "deleted while active (cancel it first)")
+    DownloadJob.objects.filter(pk=job.pk).delete()
+
+
+def delete_finished(jobs: QuerySet[DownloadJob]) -> tuple[int, int]:
+    """Delete the finished ones among `jobs`; active ones are kept. (deleted, kept)."""
+    kept = jobs.filter(status__in=ACTIVE_JOB_STATUSES).count()
+    deleted, _ = jobs.filter(status__in=FINISHED_STATUSES).delete()
+    return deleted, kept
+
+
+def purge_finished(older_than: datetime) -> int:
+    """Retention: finished jobs that finished before `older_than`. Never active ones."""
+    old = Q(completed_at__lt=older_than) | Q(completed_at__isnull=True, updated_at__lt=older_than)
+    deleted, _ = DownloadJob.objects.filter(old, status__in=FINISHED_STATUSES).delete()
+    return deleted
+
+
+# ---------------------------------------------------------------------------
+# Lidarr facts (webhook handlers and queue reconciliation)
+# ---------------------------------------------------------------------------
+
+
 def jobs_for_album(album: AlbumRef, queryset: QuerySet[DownloadJob] | None = None) -> list:
     """Active jobs for `album`, by the most specific identifier that finds any: Lidarr's
     album id, then the release-group MBID, then artist and title."""
@@ -65,16 +324,6 @@ def jobs_for_album(album: AlbumRef, queryset: QuerySet[DownloadJob] | None = Non
     return []
 
 
-def _with_metadata(job: DownloadJob, **values: Any) -> dict:
-    metadata = dict(job.metadata or {})
-    metadata.update({k: v for k, v in values.items() if v is not None})
-    return metadata
-
-
-def _now_iso() -> str:
-    return timezone.now().isoformat()
-
-
 def link_grab(download_id: str, album: AlbumRef, release_title: str | None) -> list[str]:
     """A Grab: Lidarr handed a release for `album` to a download client."""
     linked = []
@@ -88,13 +337,17 @@ def link_grab(download_id: str, album: AlbumRef, release_title: str | None) -> l
         if job.lidarr_ref:  # an earlier release failed; Lidarr picked another one
             previous = list(metadata.get("previousDownloadIds") or [])
             metadata["previousDownloadIds"] = [*previous, job.lidarr_ref]
-        updated = active_jobs().filter(pk=job.pk).update(
-            status=JobStatus.PROCESSING, lidarr_ref=download_id,
-            lidarr_album_id=album.lidarr_id if album.lidarr_id is not None else job.lidarr_album_id,
-            target_mbid=job.target_mbid or album.mbid, metadata=metadata,
-            started_at=job.started_at or timezone.now(), updated_at=timezone.now(),
-        )  # fmt: skip
-        if updated:
+        fields = {"lidarr_ref": download_id, "target_mbid": job.target_mbid or album.mbid,
+                  "lidarr_album_id": album.lidarr_id if album.lidarr_id is not None
+                  else job.lidarr_album_id}  # fmt: skip
+        text = f"Downloading via Lidarr: {release_title or download_id}"[:300]
+        if job.status == JobStatus.PENDING:
+            moved = transition(job, JobStatus.PROCESSING, text, metadata=metadata, **fields)
+        else:
+            metadata.update(statusText=text)
+            moved = bool(active_jobs().filter(pk=job.pk).update(
+                metadata=metadata, updated_at=timezone.now(), **fields))  # fmt: skip
+        if moved:
             linked.append(job.id)
     return linked
 
@@ -120,12 +373,10 @@ def complete_import(download_id: str | None, album: AlbumRef, is_upgrade: bool,
     for job in candidates:
         metadata = _with_metadata(job, downloadId=download_id, importedAt=_now_iso(),
                                   tracksImported=track_count, isUpgrade=is_upgrade or None)  # fmt: skip
-        updated = active_jobs().filter(pk=job.pk).update(
-            status=JobStatus.COMPLETED, completed_at=timezone.now(), error=None,
-            lidarr_ref=download_id or job.lidarr_ref, metadata=metadata,
-            lidarr_album_id=job.lidarr_album_id or album.lidarr_id, updated_at=timezone.now(),
-        )  # fmt: skip
-        if updated:
+        fields = {"lidarr_ref": download_id or job.lidarr_ref,
+                  "lidarr_album_id": job.lidarr_album_id or album.lidarr_id}  # fmt: skip
+        if transition(job, JobStatus.COMPLETED, "Imported by Lidarr", error=None,
+                      metadata=metadata, **fields):  # fmt: skip
             completed.append(job.id)
     return completed, False
 
@@ -133,24 +384,12 @@ def complete_import(download_id: str | None, album: AlbumRef, is_upgrade: bool,
 def record_lidarr_failure(download_id: str, reason: str, retry_limit: int) -> list[str]:
     """A failed Lidarr release (DownloadFailure, or a blocked import found in the queue):
     count the attempt and remember the release. Lidarr blocklists it and searches again,
-    so the job waits for the next Grab; after `retry_limit` failed releases it fails."""
+    so the job waits for the next Grab; after `retry_limit` failed releases it is
+    exhausted."""
     touched = []
     for job in active_jobs().filter(lidarr_ref=download_id).select_for_update():
-        tried = list(job.tried_releases or [])
-        if download_id in tried:
-            touched.append(job.id)  # this failure was already counted
-            continue
-        attempts = job.attempts + 1
-        metadata = _with_metadata(job, lastError=reason, lastFailureAt=_now_iso(),
-                                  statusText=f"Lidarr #{attempts + 1}")  # fmt: skip
-        changes: dict[str, Any] = {"attempts": attempts, "tried_releases": [*tried, download_id],
-                                   "lidarr_ref": None, "error": reason, "metadata": metadata,
-                                   "updated_at": timezone.now()}  # fmt: skip
-        if attempts >= retry_limit:
-            changes.update(status=JobStatus.FAILED, completed_at=timezone.now(),
-                           error=f"Gave up after {attempts} failed Lidarr releases: {reason}")  # fmt: skip
-        if active_jobs().filter(pk=job.pk).update(**changes):
-            touched.append(job.id)
+        record_attempt(job, download_id, reason, retry_limit)
+        touched.append(job.id)
     return touched
 
 
@@ -158,10 +397,10 @@ def cancel_for_deleted_album(album: AlbumRef) -> list[str]:
     """AlbumDelete: the album is gone from Lidarr, so its active jobs cannot finish."""
     cancelled = []
     for job in jobs_for_album(AlbumRef(lidarr_id=album.lidarr_id, mbid=album.mbid)):
-        updated = active_jobs().filter(pk=job.pk).update(
-            status=JobStatus.FAILED, completed_at=timezone.now(),
-            error="Cancelled: the album was deleted in Lidarr", updated_at=timezone.now(),
-        )  # fmt: skip
-        if updated:
+        if fail(job, "Cancelled: the album was deleted in Lidarr", cancelled=True):
             cancelled.append(job.id)
     return cancelled
+
+
+def user_batch(user: Any, batch_id: str) -> DiscoveryBatch | None:
+    return DiscoveryBatch.objects.filter(pk=batch_id, user=user).first()
