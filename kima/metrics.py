@@ -58,7 +58,7 @@ class BacklogCollector:
     def _database_gauges(self) -> Iterator[GaugeMetricFamily]:
         from django.db.models import Count
 
-        from downloads.models import DownloadJob, JobStatus
+        from downloads.models import ACTIVE_JOB_STATUSES, DownloadJob, JobStatus
         from webhooks.models import LidarrHealthIssue, WebhookEvent
 
         jobs = GaugeMetricFamily(
@@ -72,6 +72,20 @@ class BacklogCollector:
         for status, total in sorted(counts.items()):
             jobs.add_metric([status], total)
         yield jobs
+        active = GaugeMetricFamily(
+            "kima_download_jobs_active",
+            "Active download jobs by source (where they are being tried) and status.",
+            labels=["source", "status"],
+        )
+        tally: dict[tuple[str, str], int] = {}
+        rows = DownloadJob.objects.filter(status__in=ACTIVE_JOB_STATUSES)
+        for source, status in rows.values_list("metadata__currentSource", "status"):
+            key = (source if source in ("lidarr", "soulseek") else "none", status)
+            tally[key] = tally.get(key, 0) + 1
+        for source in ("lidarr", "soulseek", "none"):
+            for status in ACTIVE_JOB_STATUSES:
+                active.add_metric([source, status], tally.get((source, status), 0))
+        yield active
         backlog = GaugeMetricFamily(
             "kima_webhook_events_backlog",
             "Stored webhook events not done yet, by status (dead: retries used up).",

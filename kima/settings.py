@@ -241,6 +241,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "webhooks.sweep": {"task": "webhooks.sweep", "schedule": 60},
     "webhooks.drain_spool": {"task": "webhooks.drain_spool", "schedule": 15},
     "webhooks.purge": {"task": "webhooks.purge", "schedule": 3600},
+    "downloads.stale_jobs": {"task": "downloads.stale_jobs", "schedule": 60},
+    "downloads.retention": {"task": "downloads.retention", "schedule": 24 * 3600},
     "webhooks.reconcile_lidarr_queue_periodic": {
         "task": "webhooks.reconcile_lidarr_queue_periodic",
         "schedule": 300,
@@ -260,6 +262,18 @@ WEBHOOK_SWEEP_MIN_AGE = env_int(
 )  # seconds before a pending event is swept
 WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30)  # processed events; dead ones stay
 WEBHOOK_DATABASE_RETRY_AFTER = float(env_str("WEBHOOK_DATABASE_RETRY_AFTER", "2"))
+
+# ---------------------------------------------------------------------------
+# Download jobs
+# ---------------------------------------------------------------------------
+
+DOWNLOAD_PENDING_TIMEOUT_MINUTES = env_int("DOWNLOAD_PENDING_TIMEOUT_MINUTES", 30)
+DOWNLOAD_SEARCH_TIMEOUT_MINUTES = env_int("DOWNLOAD_SEARCH_TIMEOUT_MINUTES", 30)
+DOWNLOAD_IMPORT_TIMEOUT_MINUTES = env_int("DOWNLOAD_IMPORT_TIMEOUT_MINUTES", 60)
+DOWNLOAD_MAX_EXTENSION_MINUTES = env_int("DOWNLOAD_MAX_EXTENSION_MINUTES", 360)
+DOWNLOAD_RETENTION_DAYS = env_int("DOWNLOAD_RETENTION_DAYS", 30)  # finished jobs
+BATCH_RETENTION_DAYS = env_int("BATCH_RETENTION_DAYS", 60)  # completed discovery batches
+DOWNLOAD_PAGE_SIZE_MAX = 200
 
 # ---------------------------------------------------------------------------
 # Authentication: Kima's users, Kima's bcrypt hashes

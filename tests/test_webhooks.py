@@ -315,8 +315,8 @@ def test_download_failures_count_attempts_and_give_up_at_the_limit(client):
     DownloadJob.objects.filter(pk=job.pk).update(lidarr_ref="SECOND")  # Lidarr grabbed another
     post(client, {**fixture("DownloadFailure"), "downloadId": "SECOND"})
     job.refresh_from_db()
-    assert (job.status, job.attempts) == ("failed", 2)
-    assert "Gave up after 2" in job.error
+    assert (job.status, job.attempts) == ("exhausted", 2)
+    assert "Gave up after 2 failed attempts" in job.error
 
 
 def test_album_delete_cancels_active_jobs_only(client):
