@@ -4,6 +4,7 @@ With neither DATABASE_URL nor REDIS_URL set the service runs embedded: SQLite in
 DATA_DIR, a local-memory cache and tasks run in-process.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -354,6 +355,10 @@ LOGGING = {
 # Metrics
 # ---------------------------------------------------------------------------
 
+# Multiprocess metrics: every process writes its samples into this directory, which must
+# exist before the first metric is touched (gunicorn.conf.py empties it at start).
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 PROMETHEUS_METRIC_NAMESPACE = "kima"  # django-prometheus families become kima_django_*
 # When set, /metrics wants `Authorization: Bearer <METRICS_TOKEN>`; else it is open to
 # whoever reaches the port (keep it on the internal network).
