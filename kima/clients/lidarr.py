@@ -47,6 +47,80 @@ class LidarrClient(JsonClient):
     def notifications(self) -> list[dict]:
         return self.request("GET", "/api/v1/notification", "notification") or []
 
+    # --- catalogue ---
+
+    def lookup_album(self, mbid: str) -> dict | None:
+        """An album by release-group MBID (id 0 when it is not in the library yet)."""
+        found = self.request("GET", "/api/v1/album/lookup", "album_lookup",
+                             params={"term": f"lidarr:{mbid}"}) or []  # fmt: skip
+        return next((a for a in found if a.get("foreignAlbumId") == mbid), None)
+
+    def artists(self) -> list[dict]:
+        return self.request("GET", "/api/v1/artist", "artist") or []
+
+    def add_artist(self, artist: dict, root_folder: str, quality_profile: int,
+                   metadata_profile: int) -> dict:  # fmt: skip
+        """Add the artist without monitoring or searching anything yet: only the album we
+        were asked for will be monitored."""
+        body = {**artist, "rootFolderPath": root_folder, "qualityProfileId": quality_profile,
+                "metadataProfileId": metadata_profile, "monitored": True,
+                "monitorNewItems": "none",
+                "addOptions": {"monitor": "none", "searchForMissingAlbums": False}}  # fmt: skip
+        return self.request("POST", "/api/v1/artist", "artist_add", json=body)
+
+    def albums_of(self, artist_id: int) -> list[dict]:
+        return self.request("GET", "/api/v1/album", "album",
+                            params={"artistId": artist_id}) or []  # fmt: skip
+
+    def album(self, album_id: int) -> dict:
+        return self.request("GET", f"/api/v1/album/{int(album_id)}", "album_get") or {}
+
+    def monitor_albums(self, album_ids: list[int]) -> None:
+        self.request("PUT", "/api/v1/album/monitor", "album_monitor",
+                     json={"albumIds": album_ids, "monitored": True})  # fmt: skip
+
+    def command(self, name: str, **arguments: object) -> dict:
+        return self.request("POST", "/api/v1/command", "command", json={"name": name, **arguments})
+
+    def command_status(self, command_id: int) -> dict:
+        return self.request("GET", f"/api/v1/command/{int(command_id)}", "command_status") or {}
+
+    def history_for(self, download_id: str) -> list[dict]:
+        """History records of one download (grabbed, imported, failed...)."""
+        body = self.request("GET", "/api/v1/history", "history", params={
+            "downloadId": download_id, "pageSize": 50, "sortKey": "date",
+            "sortDirection": "descending"}) or {}  # fmt: skip
+        return body.get("records", []) if isinstance(body, dict) else body
+
+    def scan_downloaded_album(self, path: str) -> dict:
+        """Import a finished folder (a Soulseek download) into the library."""
+        return self.command("DownloadedAlbumsScan", path=path, importMode="Move")
+
+    # --- our webhook connection ---
+
+    def register_webhook(self, name: str, url: str, username: str = "", password: str = "",
+                         secret: str = "") -> dict:  # fmt: skip
+        """Create or update our connection (idempotent: found by name or URL). Lidarr tests
+        the URL on save, so this service must already answer there."""
+        fields = [{"name": "url", "value": url}, {"name": "method", "value": 1},
+                  {"name": "username", "value": username}, {"name": "password", "value": password},
+                  {"name": "headers",
+                   "value": [{"key": "X-Webhook-Secret", "value": secret}] if secret else []}]  # fmt: skip
+        events = {"onGrab": True, "onReleaseImport": True, "onUpgrade": True,
+                  "onDownloadFailure": True, "onImportFailure": True, "onAlbumDelete": True,
+                  "onHealthIssue": True, "onHealthRestored": True, "includeHealthWarnings": False,
+                  "onRename": False, "onTrackRetag": False, "onArtistAdd": False,
+                  "onArtistDelete": False, "onApplicationUpdate": False}  # fmt: skip
+        body = {"name": name, "implementation": "Webhook", "configContract": "WebhookSettings",
+                "fields": fields, "tags": [], **events}  # fmt: skip
+        for existing in self.notifications():
+            same_url = str(field_value(existing, "url") or "").rstrip("/") == url.rstrip("/")
+            if existing.get("name", "").lower() == name.lower() or same_url:
+                updated = {**existing, **body, "id": existing["id"]}
+                return self.request("PUT", f"/api/v1/notification/{existing['id']}",
+                                    "notification_update", json=updated)  # fmt: skip
+        return self.request("POST", "/api/v1/notification", "notification_add", json=body)
+
     def queue(self, page_size: int = 200, max_pages: int = 50) -> list[dict]:
         """Every queue record, page by page (Lidarr's default page is small)."""
         records: list[dict] = []

@@ -23,14 +23,19 @@ class Simulator:
         self.routes: list[Route] = []
         self.requests: list[tuple[str, str]] = []
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.server.daemon_threads = True
+        self.server = self._listen(0)
+        self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.down = False
+
+    def _listen(self, port: int) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        server.daemon_threads = True
+        return server
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.port}"
 
     def route(self, method: str, pattern: str, handler: Callable[..., tuple[int, Any]]) -> None:
         self.routes.append((method, re.compile(f"^{pattern}$"), handler))
@@ -40,8 +45,20 @@ class Simulator:
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.go_down()
+
+    def go_down(self) -> None:
+        """Stop listening (connections are refused), as a stopped container would."""
+        if not self.down:
+            self.server.shutdown()
+            self.server.server_close()
+        self.down = True
+
+    def come_back(self) -> None:
+        self.server = self._listen(self.port)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.down = False
 
     def authorized(self, headers: Any, query: dict) -> bool:
         return headers.get("X-Api-Key") == self.api_key

@@ -4,12 +4,15 @@ endpoints the service uses; unknown paths answer 404 with Lidarr's `{message}` f
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import random
 from typing import Any
 
 import httpx
 
 from tests.simulators.base import Simulator
+from tests.simulators.clock import Clock
 
 
 class LidarrSimulator(Simulator):
@@ -41,6 +44,206 @@ class LidarrSimulator(Simulator):
         return 200, {"appName": "Lidarr", "instanceName": "Lidarr", "version": self.version,
                      "urlBase": "", "isDocker": True}  # fmt: skip
 
+    # --- the library and the download clock -------------------------------------
+
+    def setup_library(self, webhook_url: str = "", username: str = "", password: str = "",
+                      grab_delay: float = 0.3, download_delay: float = 0.5,
+                      refresh_delay: float = 0.2, drop_rate: float = 0.0, seed: int = 7) -> None:  # fmt: skip
+        """Make this simulator a working Lidarr: a catalogue to look albums up in, a
+        library, and a clock that grabs, downloads and imports searched albums and posts
+        the webhooks (with Basic auth) to `webhook_url`, dropping `drop_rate` of them."""
+        self.catalogue: dict[str, dict] = {}
+        self.artists: list[dict] = []
+        self.library: list[dict] = []
+        self.history: list[dict] = []
+        self.commands: list[dict] = []
+        self.failing_releases: dict[str, int] = {}  # album MBID -> releases that fail first
+        self.grabs: dict[str, int] = {}
+        self.sent: list[dict] = []
+        self.dropped: list[dict] = []
+        self.delays = {"grab": grab_delay, "download": download_delay, "refresh": refresh_delay}
+        self.drop_rate, self.rng = drop_rate, random.Random(seed)
+        self.hook = WebhookConnection(webhook_url, username, password) if webhook_url else None
+        self.clock = Clock()
+        self._ids = iter(range(1, 10**9))
+        self.route("GET", "/api/v1/album/lookup", self.album_lookup)
+        self.route("GET", "/api/v1/artist", lambda q, b: (200, self.artists))
+        self.route("POST", "/api/v1/artist", self.artist_add)
+        self.route("GET", "/api/v1/album", self.albums_of)
+        self.route("GET", r"/api/v1/album/(\d+)", self.album_get)
+        self.route("PUT", "/api/v1/album/monitor", self.album_monitor)
+        self.route("POST", "/api/v1/command", self.command)
+        self.route(
+            "GET",
+            r"/api/v1/command/(\d+)",
+            lambda q, b, i: (200, {"id": int(i), "status": "completed"}),
+        )
+        self.route("GET", "/api/v1/history", self.history_page)
+        self.route("POST", "/api/v1/notification", self.notification_add)
+        self.route("PUT", r"/api/v1/notification/(\d+)", self.notification_update)
+
+    def add_album(self, mbid: str, title: str, artist: str, artist_mbid: str,
+                  tracks: int = 10) -> None:  # fmt: skip
+        self.catalogue[mbid] = {"title": title, "artist": artist, "artistMbid": artist_mbid,
+                                "tracks": tracks}  # fmt: skip
+
+    def album_lookup(self, query: dict, body: Any) -> tuple[int, Any]:
+        mbid = query.get("term", "").removeprefix("lidarr:")
+        entry = self.catalogue.get(mbid)
+        if entry is None:
+            return 200, []
+        in_library = next((a for a in self.library if a["foreignAlbumId"] == mbid), None)
+        return 200, [{"id": in_library["id"] if in_library else 0, "title": entry["title"],
+                      "foreignAlbumId": mbid,
+                      "artist": {"artistName": entry["artist"],
+                                 "foreignArtistId": entry["artistMbid"]},
+                      "releases": [{"trackCount": entry["tracks"]}]}]  # fmt: skip
+
+    def artist_add(self, query: dict, body: Any) -> tuple[int, Any]:
+        if any(a["foreignArtistId"] == body.get("foreignArtistId") for a in self.artists):
+            return 400, [{"propertyName": "ForeignArtistId",
+                          "errorMessage": "This artist has already been added."}]  # fmt: skip
+        artist = {**body, "id": next(self._ids)}
+        self.artists.append(artist)
+        self.clock.after(self.delays["refresh"], lambda: self._refresh(artist))
+        return 201, artist
+
+    def _refresh(self, artist: dict) -> None:
+        with self.lock:
+            for mbid, entry in self.catalogue.items():
+                if entry["artistMbid"] == artist["foreignArtistId"]:
+                    self.library.append({"id": next(self._ids), "title": entry["title"],
+                                         "foreignAlbumId": mbid, "artistId": artist["id"],
+                                         "monitored": False,
+                                         "statistics": {"trackFileCount": 0,
+                                                        "trackCount": entry["tracks"]}})  # fmt: skip
+
+    def albums_of(self, query: dict, body: Any) -> tuple[int, Any]:
+        artist_id = int(query.get("artistId", 0))
+        return 200, [a for a in self.library if a["artistId"] == artist_id]
+
+    def album_get(self, query: dict, body: Any, album_id: str) -> tuple[int, Any]:
+        album = next((a for a in self.library if a["id"] == int(album_id)), None)
+        return (200, album) if album else (404, None)
+
+    def album_monitor(self, query: dict, body: Any) -> tuple[int, Any]:
+        for album in self.library:
+            if album["id"] in body.get("albumIds", []):
+                album["monitored"] = bool(body.get("monitored"))
+        return 202, {}
+
+    def command(self, query: dict, body: Any) -> tuple[int, Any]:
+        record = {"id": next(self._ids), "name": body.get("name"), "body": body,
+                  "status": "queued"}  # fmt: skip
+        self.commands.append(record)
+        if body.get("name") == "AlbumSearch":
+            for album_id in body.get("albumIds", []):
+                self.clock.after(self.delays["grab"], lambda a=album_id: self._grab(a))
+        elif body.get("name") != "DownloadedAlbumsScan":
+            return 500, {"message": f"Unknown command {body.get('name')}"}
+        return 201, record
+
+    def history_page(self, query: dict, body: Any) -> tuple[int, Any]:
+        wanted = (query.get("downloadId") or "").upper()
+        records = [h for h in self.history if not wanted or h["downloadId"].upper() == wanted]
+        return 200, {"page": 1, "totalRecords": len(records), "records": records}
+
+    def notification_add(self, query: dict, body: Any) -> tuple[int, Any]:
+        if self.hook is not None or body.get("fields"):
+            url = next(f["value"] for f in body["fields"] if f["name"] == "url")
+            try:  # Lidarr tests the URL on save
+                httpx.post(url, json={"eventType": "Test", "instanceName": "Lidarr"}, timeout=5)
+            except httpx.HTTPError as error:
+                return 400, [{"propertyName": "Url", "errorMessage": f"Unable to post: {error}"}]
+        record = {**body, "id": next(self._ids)}
+        self.notifications.append(record)
+        return 201, record
+
+    def notification_update(self, query: dict, body: Any, notification_id: str) -> tuple[int, Any]:
+        for n, existing in enumerate(self.notifications):
+            if existing["id"] == int(notification_id):
+                self.notifications[n] = {**body, "id": existing["id"]}
+                return 202, self.notifications[n]
+        return 404, None
+
+    # --- the clock's work --------------------------------------------------------
+
+    def _grab(self, album_id: int) -> None:
+        with self.lock:
+            album = next((a for a in self.library if a["id"] == album_id), None)
+            if album is None or not album["monitored"] or album["statistics"]["trackFileCount"]:
+                return
+            mbid = album["foreignAlbumId"]
+            release = self.grabs.get(mbid, 0) + 1
+            self.grabs[mbid] = release
+            download_id = hashlib.sha1(f"{mbid}-{release}".encode()).hexdigest().upper()
+            record = self.add_queue_record(download_id, album_id, "downloading")
+            record.update(size=1000, sizeleft=1000, title=f"{album['title']} release {release}")
+            self.history.append({"downloadId": download_id, "albumId": album_id,
+                                 "eventType": "grabbed"})  # fmt: skip
+            payload = self._album_payload(album, "Grab", download_id)
+        self._send(payload)
+        self.clock.after(self.delays["download"], lambda: self._finish(album_id, download_id))
+
+    def _finish(self, album_id: int, download_id: str) -> None:
+        with self.lock:
+            album = next(a for a in self.library if a["id"] == album_id)
+            record = next((r for r in self.queue if r["downloadId"] == download_id), None)
+            if record is None:
+                return  # removed meanwhile (blocklisted by the orchestrator)
+            self.queue.remove(record)
+            mbid = album["foreignAlbumId"]
+            if self.grabs[mbid] <= self.failing_releases.get(mbid, 0):
+                self.history.append({"downloadId": download_id, "albumId": album_id,
+                                     "eventType": "downloadFailed",
+                                     "data": {"message": "Download client failed"}})  # fmt: skip
+                payload = {"quality": "FLAC", "qualityVersion": 1, "downloadClient": "qBittorrent",
+                           "downloadId": download_id, "releaseTitle": record["title"],
+                           "eventType": "DownloadFailure", "instanceName": "Lidarr",
+                           "applicationUrl": ""}  # fmt: skip
+                # Lidarr's failed-download handling blocklists and searches again.
+                self.clock.after(self.delays["grab"], lambda: self._grab(album_id))
+            else:
+                album["statistics"]["trackFileCount"] = album["statistics"]["trackCount"]
+                self.history.append({"downloadId": download_id, "albumId": album_id,
+                                     "eventType": "downloadImported"})  # fmt: skip
+                payload = self._album_payload(album, "Download", download_id)
+        self._send(payload)
+
+    def _album_payload(self, album: dict, event_type: str, download_id: str) -> dict:
+        entry = self.catalogue[album["foreignAlbumId"]]
+        artist = {"id": album["artistId"], "name": entry["artist"], "mbId": entry["artistMbid"]}
+        webhook_album = {"id": album["id"], "mbId": album["foreignAlbumId"],
+                         "title": album["title"]}  # fmt: skip
+        payload = {"artist": artist, "downloadClient": "qBittorrent",
+                   "downloadClientType": "qBittorrent", "downloadId": download_id,
+                   "eventType": event_type, "instanceName": "Lidarr", "applicationUrl": ""}  # fmt: skip
+        if event_type == "Grab":
+            payload.update(albums=[webhook_album], release={"quality": "FLAC",
+                                                             "releaseTitle": album["title"]})  # fmt: skip
+        else:
+            files = [{"id": album["id"] * 100 + n, "path": f"/music/{entry['artist']}/{n}.flac",
+                      "quality": "FLAC", "size": 1000} for n in range(entry["tracks"])]  # fmt: skip
+            payload.update(album=webhook_album, trackFiles=files, isUpgrade=False)
+        return payload
+
+    def _send(self, payload: dict) -> None:
+        if self.hook is None:
+            return
+        if self.rng.random() < self.drop_rate:
+            self.dropped.append(payload)  # as if Lidarr's send failed: it never retries
+            return
+        try:
+            self.hook.send(payload)
+            self.sent.append(payload)
+        except httpx.HTTPError:
+            self.dropped.append(payload)
+
+    def stop(self) -> None:
+        super().stop()
+        if hasattr(self, "clock"):
+            self.clock.stop()
+
     def queue_page(self, query: dict, body: Any) -> tuple[int, Any]:
         page, size = int(query.get("page", 1)), int(query.get("pageSize", 10))
         records = self.queue[(page - 1) * size : page * size]
@@ -54,6 +257,8 @@ class LidarrSimulator(Simulator):
         self.queue.remove(record)
         self.removed.append({"id": record["id"], "blocklist": query.get("blocklist"),
                              "skipRedownload": query.get("skipRedownload")})  # fmt: skip
+        if hasattr(self, "clock") and query.get("skipRedownload") != "true":
+            self.clock.after(self.delays["grab"], lambda: self._grab(record["albumId"]))
         return 200, {}
 
     def add_queue_record(self, download_id: str, album_id: int, state: str = "downloading",
