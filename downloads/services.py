@@ -133,8 +133,27 @@ def request_album(user: Any, request: AlbumRequest) -> tuple[DownloadJob, bool]:
                 )  # fmt: skip
         except IntegrityError:
             continue  # someone else created it a moment ago: return theirs
+        _acquire_soon(job)
         return job, True
     raise RuntimeError("could not create or find the download job")  # pragma: no cover
+
+
+def _acquire_soon(job: DownloadJob) -> None:
+    from downloads.tasks import acquire_job
+    from kima.tasks import publish_in_background
+
+    transaction.on_commit(lambda: publish_in_background(acquire_job, job.pk))
+
+
+def _offer_pending(limit: int = 5) -> None:
+    """A slot just freed up: offer the oldest waiting jobs to acquisition now rather than
+    at the dispatcher's next round."""
+    from downloads.tasks import acquire_job
+    from kima.tasks import publish_in_background
+
+    waiting = DownloadJob.objects.filter(status=JobStatus.PENDING).order_by("created_at")
+    for job_id in waiting.values_list("id", flat=True)[:limit]:
+        publish_in_background(acquire_job, job_id)
 
 
 def _active_job_for(user: Any, request: AlbumRequest) -> DownloadJob | None:
@@ -197,6 +216,7 @@ def transition(job: DownloadJob, status: str, status_text: str, **fields: Any) -
 def _after_finish(job: DownloadJob) -> None:
     _notify(job)
     metrics.record_finished(job)
+    transaction.on_commit(_offer_pending)
     if job.discovery_batch_id:
         from downloads import batches
 
@@ -244,15 +264,23 @@ def cancel(job: DownloadJob, reason: str = CANCELLED) -> None:
         raise TransitionNotAllowed(job, "cancelled")
 
 
-def record_attempt(job: DownloadJob, tried: str, reason: str, retry_limit: int) -> bool:
+def record_attempt(job: DownloadJob, tried: str, reason: str, retry_limit: int,
+                   exhaust_at_limit: bool = True, source: str | None = None) -> bool:  # fmt: skip
     """A source attempt failed (a Lidarr release, a Soulseek folder). Remember what was
-    tried so it is never tried again; after `retry_limit` attempts the job is exhausted.
+    tried so it is never tried again; after `retry_limit` attempts of the current source
+    the job is exhausted (unless the caller hands it to another source instead).
     False if this attempt was already recorded (a replay)."""
     tried_list = list(job.tried_releases or [])
     if tried in tried_list:
         return False
     attempts = job.attempts + 1
-    metadata = _with_metadata(job, lastError=reason, lastFailureAt=_now_iso())
+    source = source or (job.metadata or {}).get("currentSource") or "unknown"
+    per_source = dict((job.metadata or {}).get("sourceAttempts") or {})
+    per_source[source] = per_source.get(source, 0) + 1
+    metadata = _with_metadata(job, lastError=reason, lastFailureAt=_now_iso(),
+                              sourceAttempts=per_source,
+                              statusText=f"{source.capitalize()} attempt {per_source[source]} "
+                              f"failed: {reason}"[:300])  # fmt: skip
     updated = active_jobs().filter(pk=job.pk, attempts=job.attempts).update(
         attempts=attempts, tried_releases=[*tried_list, tried], error=reason, metadata=metadata,
         lidarr_ref=None if job.lidarr_ref == tried else job.lidarr_ref, updated_at=timezone.now(),
@@ -260,9 +288,13 @@ def record_attempt(job: DownloadJob, tried: str, reason: str, retry_limit: int) 
     if not updated:
         return False
     job.refresh_from_db()
-    if attempts >= retry_limit:
+    if exhaust_at_limit and per_source[source] >= retry_limit:
         exhaust(job, f"Gave up after {attempts} failed attempts: {reason}")
     return True
+
+
+def source_attempts(job: DownloadJob, source: str) -> int:
+    return int(((job.metadata or {}).get("sourceAttempts") or {}).get(source, 0))
 
 
 def record_progress(job: DownloadJob, tracks_done: int | None = None,
@@ -386,9 +418,15 @@ def record_lidarr_failure(download_id: str, reason: str, retry_limit: int) -> li
     count the attempt and remember the release. Lidarr blocklists it and searches again,
     so the job waits for the next Grab; after `retry_limit` failed releases it is
     exhausted."""
+    from downloads import acquisition
+
     touched = []
     for job in active_jobs().filter(lidarr_ref=download_id).select_for_update():
-        record_attempt(job, download_id, reason, retry_limit)
+        if record_attempt(job, download_id, reason, retry_limit, exhaust_at_limit=False,
+                          source="lidarr"):  # fmt: skip
+            job.refresh_from_db()
+            if source_attempts(job, "lidarr") >= retry_limit:
+                acquisition.source_failed(job, f"Lidarr: {reason}")
         touched.append(job.id)
     return touched
 

@@ -243,10 +243,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "webhooks.drain_spool": {"task": "webhooks.drain_spool", "schedule": 15},
     "webhooks.purge": {"task": "webhooks.purge", "schedule": 3600},
     "downloads.stale_jobs": {"task": "downloads.stale_jobs", "schedule": 60},
+    "downloads.dispatch": {"task": "downloads.dispatch", "schedule": 30},
     "downloads.retention": {"task": "downloads.retention", "schedule": 24 * 3600},
     "webhooks.reconcile_lidarr_queue_periodic": {
         "task": "webhooks.reconcile_lidarr_queue_periodic",
-        "schedule": 300,
+        "schedule": 120,
     },
 }
 EMBEDDED_SCHEDULER = not REDIS_URL
@@ -275,6 +276,12 @@ DOWNLOAD_MAX_EXTENSION_MINUTES = env_int("DOWNLOAD_MAX_EXTENSION_MINUTES", 360)
 DOWNLOAD_RETENTION_DAYS = env_int("DOWNLOAD_RETENTION_DAYS", 30)  # finished jobs
 BATCH_RETENTION_DAYS = env_int("BATCH_RETENTION_DAYS", 60)  # completed discovery batches
 DOWNLOAD_PAGE_SIZE_MAX = 200
+# Acquisition
+LIDARR_REFRESH_POLL_SECONDS = float(env_str("LIDARR_REFRESH_POLL_SECONDS", "2"))
+SLSKD_SEARCH_SECONDS = float(env_str("SLSKD_SEARCH_SECONDS", "30"))  # wait for search results
+SLSKD_TRANSFER_SECONDS = float(env_str("SLSKD_TRANSFER_SECONDS", "900"))  # one folder's download
+SLSKD_POLL_SECONDS = float(env_str("SLSKD_POLL_SECONDS", "2"))
+SOULSEEK_SUCCESS_SHARE = float(env_str("SOULSEEK_SUCCESS_SHARE", "0.5"))  # of expected tracks
 
 # ---------------------------------------------------------------------------
 # Authentication: Kima's users, Kima's bcrypt hashes

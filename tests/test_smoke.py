@@ -49,56 +49,63 @@ def test_the_whole_stack_runs_serves_and_stops_cleanly(tmp_path, pg_database, th
     assert "[MIGRATE]" in migrate.stdout
     token = shell(MAKE_ADMIN, pg_database, tmp_path, **{k: env[k] for k in ("JWT_SECRET",
                                                                             "SECRET_KEY")})  # fmt: skip
-    lidarr, slskd = LidarrSimulator().start(), SlskdSimulator().start()
+    base = f"http://127.0.0.1:{port}"
+    lidarr, slskd = LidarrSimulator(), SlskdSimulator().start()
+    lidarr.setup_library(webhook_url=base + "/api/webhooks/lidarr", username="lidarr",
+                         password="smoke-pw")  # fmt: skip
+    lidarr.start()
+    albums = [(f"rg-smoke-{n}", f"Album {n}", f"Artist {n % 3}", f"ar-{n % 3}") for n in range(10)]
+    for album in albums:
+        lidarr.add_album(*album)
     processes = {role: Process([entrypoint, role], {**env, "SKIP_MIGRATE": "true"},
                                tmp_path / f"{role}.log")
                  for role in ("web", "worker", "beat")}  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _up(base), 60, message="web answers /livez")
         api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         settings = {"lidarrUrl": lidarr.url, "lidarrApiKey": lidarr.api_key,
-                    "lidarrWebhookSecret": "smoke-hook", "slskdUrl": slskd.url,
-                    "slskdApiKey": slskd.api_key, "publicUrl": base}  # fmt: skip
+                    "lidarrWebhookUsername": "lidarr", "lidarrWebhookPassword": "smoke-pw",
+                    "slskdUrl": slskd.url, "slskdApiKey": slskd.api_key, "publicUrl": base,
+                    "downloadSource": "lidarr"}  # fmt: skip
         assert api.patch("/api/system-settings", json=settings).status_code == 200
         assert api.post("/api/system-settings/test-lidarr").json()["ok"] is True
         assert api.post("/api/system-settings/test-slskd").json()["ok"] is True
         time.sleep(0.6)  # every web worker sees the new settings
 
-        grab = fixture("Grab", "-smoke")
-        album = grab["albums"][0]
-        wanted = api.post("/api/downloads", json={"mbid": album["mbId"], "subject": album["title"],
-                                                   "artistName": grab["artist"]["name"],
-                                                   "albumTitle": album["title"]})  # fmt: skip
-        assert wanted.status_code == 201
-        for n in range(9):
-            body = {"mbid": f"mbid-{n}", "subject": f"Album {n}"}
-            assert api.post("/api/downloads", json=body).status_code == 201
+        job_ids = []
+        for mbid, title, artist, _ in albums:
+            body = {"mbid": mbid, "subject": f"{artist} - {title}", "artistName": artist,
+                    "albumTitle": title}  # fmt: skip
+            created = api.post("/api/downloads", json=body)
+            assert created.status_code == 201
             assert api.post("/api/downloads", json=body).json()["duplicate"] is True
+            job_ids.append(created.json()["id"])
 
-        hook = WebhookConnection(base + "/api/webhooks/lidarr",
-                                 headers={"X-Webhook-Secret": "smoke-hook"})  # fmt: skip
-        sent = [fixture(name, "-smoke") for name in ALL_FIXTURES if name not in ("Grab",
-                                                                                   "Download")]  # fmt: skip
-        download = fixture("Download", "-smoke")
-        download["downloadId"] = grab["downloadId"]
-        download["album"] = {**download["album"], "id": album["id"], "mbId": album["mbId"]}
-        sent += [grab, download]
+        hook = WebhookConnection(base + "/api/webhooks/lidarr", username="lidarr",
+                                 password="smoke-pw")  # fmt: skip
+        sent = [fixture(name, "-smoke") for name in ALL_FIXTURES]
         for body in sent:
             assert hook.send(body).status_code == 200
-        assert WebhookConnection(base + "/api/webhooks/lidarr").send(grab).status_code == 401
+        assert WebhookConnection(base + "/api/webhooks/lidarr").send(sent[0]).status_code == 401
 
-        def done() -> bool:
-            return shell(STATUS_COUNTS, pg_database, tmp_path, **env) == {"processed": len(sent)}
+        def all_completed() -> bool:
+            statuses = {api.get(f"/api/downloads/{job_id}").json()["status"] for job_id in job_ids}
+            return statuses == {"completed"}
 
-        wait_for(done, 60, every=1, message="the worker processed every event")
-        job = api.get(f"/api/downloads/{wanted.json()['id']}").json()
-        assert (job["status"], job["lidarrRef"]) == ("completed", grab["downloadId"].upper())
+        wait_for(all_completed, 90, every=1, message="every album acquired through Lidarr")
+        expected_events = len(sent) + len(lidarr.sent)
+
+        def processed() -> bool:
+            return shell(STATUS_COUNTS, pg_database, tmp_path, **env) == {
+                "processed": expected_events
+            }
+
+        wait_for(processed, 60, every=1, message="the worker processed every event")
 
         text = httpx.get(base + "/metrics").text
-        assert metric_sum(text, "kima_webhook_events_total", outcome="accepted") == len(sent)
+        assert metric_sum(text, "kima_webhook_events_total", outcome="accepted") == expected_events
         assert metric_sum(text, "kima_webhook_events_total", outcome="rejected") == 1
-        assert 'kima_download_jobs{status="pending"} 9.0' in text
+        assert 'kima_download_jobs{status="completed"} 10.0' in text
         if shutil.which("promtool"):
             kima_only = "\n".join(line for line in text.splitlines() if "kima_" in line) + "\n"
             check = subprocess.run(["promtool", "check", "metrics"], input=kima_only,

@@ -1,0 +1,344 @@
+"""Getting albums onto disk: source policy, admission, the Lidarr and Soulseek paths.
+
+Policy (kima-downloads.md 2.2, with its bugs fixed): a source is available when its
+settings are complete (Lidarr: enabled, URL, API key; Soulseek: slskd URL and API key,
+not disabled). With both, the primary is `downloadSource` and the other is the fallback
+only when `primaryFailureFallback` names it. Lidarr needs an MBID. The same rules serve
+the API, batches and retries, and a fallback reuses the same job.
+
+Admission: at most `maxConcurrentDownloads` jobs are in progress, and at most
+`soulseekConcurrentDownloads` of them on Soulseek, across every worker process (the
+count-and-start runs under a shared lock). Jobs not admitted stay pending; the
+dispatcher (every 30 s) offers them again.
+
+An integration that cannot be reached never fails a job: the attempt is retried later
+(`SourceUnavailable`). Only a source's answer ("not found", "no results", every folder
+failed) counts against it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from downloads import services, soulseek, soulseek_cache
+from downloads.models import DownloadJob, JobStatus
+from kima.clients.base import IntegrationError
+from kima.clients.lidarr import LidarrClient
+from kima.clients.slskd import FINAL_FAILURES, SUCCEEDED, SlskdClient, has_flag
+from kima.locks import Lock
+from settings_app import services as settings_service
+
+logger = logging.getLogger(__name__)
+
+LIDARR, SOULSEEK = "lidarr", "soulseek"
+
+
+class SourceUnavailable(Exception):
+    """The source could not be asked (unreachable, busy): try again later."""
+
+
+class SourceFailed(Exception):
+    """The source answered that it cannot deliver this album."""
+
+
+# ---------------------------------------------------------------------------
+# Policy and admission
+# ---------------------------------------------------------------------------
+
+
+def plan(current: settings_service.EffectiveSettings, has_mbid: bool) -> list[str]:
+    """The sources to try, in order; empty when none can serve this request."""
+    lidarr = current.lidarr_active and bool(current.lidarr_api_key) and has_mbid
+    slsk = current.soulseek_active
+    available = {LIDARR: lidarr, SOULSEEK: slsk}
+    primary = current.download_source if available.get(current.download_source) else None
+    if primary is None:
+        return [source for source in (SOULSEEK, LIDARR) if available[source]][:1]
+    other = LIDARR if primary == SOULSEEK else SOULSEEK
+    if current.primary_failure_fallback == other and available[other]:
+        return [primary, other]
+    return [primary]
+
+
+def admit(job: DownloadJob, source: str) -> bool:
+    """Start `job` on `source` if the concurrency limits allow it now."""
+    current = settings_service.effective()
+    with Lock("downloads:admission", ttl=30, wait=10):
+        running = services.active_jobs().filter(status=JobStatus.PROCESSING)
+        if running.count() >= current.max_concurrent_downloads:
+            return False
+        on_slsk = running.filter(metadata__currentSource=SOULSEEK).count()
+        if source == SOULSEEK and on_slsk >= current.soulseek_concurrent_downloads:
+            return False
+        with transaction.atomic():
+            return services.start(job, source)
+
+
+def source_failed(job: DownloadJob, reason: str) -> None:
+    """The current source gave up on `job`: the next planned source, or exhausted."""
+    metadata = dict(job.metadata or {})
+    tried = [*metadata.get("sourcesTried", []), metadata.get("currentSource")]
+    remaining = [s for s in metadata.get("sources", []) if s not in tried]
+    if not remaining:
+        services.exhaust(job, f"Gave up after {job.attempts} failed attempts: {reason}")
+        return
+    metadata.update(currentSource=remaining[0], sourcesTried=tried, lastError=reason,
+                    statusText=f"Falling back to {remaining[0]}: {reason}"[:300])  # fmt: skip
+    services.active_jobs().filter(pk=job.pk).update(metadata=metadata, lidarr_ref=None,
+                                                    updated_at=timezone.now())  # fmt: skip
+    _publish_acquire(job.pk)
+
+
+def _publish_acquire(job_id: str) -> None:
+    from downloads.tasks import acquire_job
+    from kima.tasks import publish_on_commit
+
+    publish_on_commit(acquire_job, job_id)
+
+
+def retry_later(job: DownloadJob, reason: str, seconds: int = 60) -> None:
+    metadata = {**(job.metadata or {}), "retryAt": (timezone.now() + timedelta(seconds=seconds))
+                .isoformat(), "statusText": f"Waiting: {reason}"[:300]}  # fmt: skip
+    services.active_jobs().filter(pk=job.pk).update(metadata=metadata, updated_at=timezone.now())
+
+
+# ---------------------------------------------------------------------------
+# The task body
+# ---------------------------------------------------------------------------
+
+
+def acquire(job_id: str) -> str:
+    """Move one job forward. Safe to run twice: each step checks the job's state."""
+    job = DownloadJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return "gone"
+    current = settings_service.effective()
+    if job.status == JobStatus.PENDING:
+        sources = plan(current, bool(job.target_mbid))
+        if not sources:
+            services.fail(job, "No download source is configured (set up slskd or Lidarr)")
+            return "no source"
+        services.active_jobs().filter(pk=job.pk).update(
+            metadata={**(job.metadata or {}), "sources": sources, "sourcesTried": []}
+        )
+        job.refresh_from_db()
+        if not admit(job, sources[0]):
+            return "waiting for a free slot"
+        job.refresh_from_db()
+    if job.status != JobStatus.PROCESSING:
+        return f"nothing to do ({job.status})"
+    source = (job.metadata or {}).get("currentSource")
+    try:
+        if source == LIDARR:
+            return hand_to_lidarr(job, current)
+        return download_from_soulseek(job, current)
+    except SourceUnavailable as error:
+        retry_later(job, str(error))
+        return f"retry later: {error}"
+    except SourceFailed as error:
+        job.refresh_from_db()
+        if job.status == JobStatus.PROCESSING:
+            source_failed(job, str(error))
+        return f"source failed: {error}"
+
+
+# ---------------------------------------------------------------------------
+# Lidarr
+# ---------------------------------------------------------------------------
+
+
+def _lidarr(current: settings_service.EffectiveSettings) -> LidarrClient:
+    return LidarrClient(current.lidarr_url, current.lidarr_api_key)
+
+
+def _translate(error: IntegrationError) -> Exception:
+    if error.kind in ("unreachable", "timeout") or (error.status or 0) >= 500:
+        return SourceUnavailable(error.message)
+    return SourceFailed(error.message)
+
+
+def hand_to_lidarr(job: DownloadJob, current: settings_service.EffectiveSettings) -> str:
+    """Add or find the artist, monitor exactly this album and search for it. The Grab and
+    Download webhooks (matched by Lidarr's album id and the MBID) do the rest."""
+    if job.lidarr_album_id:
+        return "already with Lidarr"
+    try:
+        with _lidarr(current) as lidarr:
+            album_id, artist_mbid = _library_album(lidarr, job.target_mbid, current)
+            lidarr.monitor_albums([album_id])
+            lidarr.command("AlbumSearch", albumIds=[album_id])
+    except IntegrationError as error:
+        raise _translate(error) from error
+    metadata = {**(job.metadata or {}), "lidarrMbid": job.target_mbid, "retryAt": None,
+                "statusText": "Searching in Lidarr"}  # fmt: skip
+    services.active_jobs().filter(pk=job.pk).update(
+        lidarr_album_id=album_id, artist_mbid=artist_mbid, metadata=metadata,
+        updated_at=timezone.now())  # fmt: skip
+    return f"searching in Lidarr (album {album_id})"
+
+
+def _library_album(lidarr: LidarrClient, mbid: str, current: Any) -> tuple[int, str | None]:
+    found = lidarr.lookup_album(mbid)
+    if found is None:
+        raise SourceFailed("Album not found in Lidarr")
+    artist = found.get("artist") or {}
+    artist_mbid = artist.get("foreignArtistId")
+    existing = next((a for a in lidarr.artists() if a.get("foreignArtistId") == artist_mbid), None)
+    if existing is None:
+        existing = _add_artist(lidarr, artist, current)
+    for _ in range(10):  # a new artist's albums appear once Lidarr refreshed it
+        albums = lidarr.albums_of(existing["id"])
+        album = next((a for a in albums if a.get("foreignAlbumId") == mbid), None)
+        if album is not None:
+            return album["id"], artist_mbid
+        time.sleep(settings.LIDARR_REFRESH_POLL_SECONDS)
+    raise SourceUnavailable("Lidarr is still adding the artist's albums")
+
+
+def _add_artist(lidarr: LidarrClient, artist: dict, current: Any) -> dict:
+    folders = lidarr.root_folders()
+    if not folders:
+        raise SourceFailed("Lidarr has no root folder; add one in Lidarr's media management")
+    root = folders[0]
+    quality = current.lidarr_quality_profile_id or root.get("defaultQualityProfileId")
+    metadata = current.lidarr_metadata_profile_id or root.get("defaultMetadataProfileId")
+    quality = quality or (lidarr.quality_profiles() or [{}])[0].get("id")
+    metadata = metadata or (lidarr.metadata_profiles() or [{}])[0].get("id")
+    return lidarr.add_artist(artist, root["path"], int(quality or 1), int(metadata or 1))
+
+
+# ---------------------------------------------------------------------------
+# Soulseek
+# ---------------------------------------------------------------------------
+
+
+def _slskd(current: settings_service.EffectiveSettings) -> SlskdClient:
+    return SlskdClient(current.slskd_url, current.slskd_api_key)
+
+
+def download_from_soulseek(job: DownloadJob, current: settings_service.EffectiveSettings) -> str:
+    limit = max(1, current.download_retry_attempts)
+    try:
+        with _slskd(current) as slskd:
+            expected = _expected_tracks(job, current)
+            candidates = [f for f in _search(slskd, job, expected)
+                          if not soulseek_cache.is_peer_blocked(f.username)
+                          and f.key not in (job.tried_releases or [])]  # fmt: skip
+            if not candidates:
+                raise SourceFailed("No usable Soulseek results")
+            for folder in candidates:
+                if services.source_attempts(job, SOULSEEK) >= limit:
+                    break
+                ok, reason = _download_folder(slskd, job, folder, expected, current)
+                if ok:
+                    return _import(job, folder, current)
+                soulseek_cache.record_peer_failure(folder.username)
+                services.record_attempt(job, folder.key, reason, limit, exhaust_at_limit=False)
+                job.refresh_from_db()
+                if job.status != JobStatus.PROCESSING:
+                    return f"stopped ({job.status})"
+    except IntegrationError as error:
+        raise _translate(error) from error
+    raise SourceFailed(f"Soulseek: {services.source_attempts(job, SOULSEEK)} folder(s) failed")
+
+
+def _expected_tracks(job: DownloadJob, current: Any) -> int | None:
+    metadata = job.metadata or {}
+    if isinstance(metadata.get("tracksExpected"), int):
+        return metadata["tracksExpected"]
+    if not (job.target_mbid and current.lidarr_active and current.lidarr_api_key):
+        return None
+    try:
+        with _lidarr(current) as lidarr:
+            album = lidarr.lookup_album(job.target_mbid) or {}
+    except IntegrationError:
+        return None  # Lidarr is optional here: score by file count instead
+    counts = [r.get("trackCount") for r in album.get("releases") or [] if r.get("trackCount")]
+    return max(counts) if counts else None
+
+
+def _search(slskd: SlskdClient, job: DownloadJob, expected: int | None) -> list:
+    metadata = job.metadata or {}
+    artist, album = metadata.get("artistName") or "", metadata.get("albumTitle") or job.subject
+    for text in dict.fromkeys([f"{artist} {album}".strip(), album]):
+        search_id = slskd.start_search(text)
+        soulseek_cache.remember_search(search_id, {"jobId": job.pk, "query": text})
+        folders = soulseek.group_folders(
+            slskd.wait_for_search(search_id, settings.SLSKD_SEARCH_SECONDS)
+        )
+        if folders:
+            return soulseek.rank(folders, expected)
+    return []
+
+
+def _download_folder(slskd: SlskdClient, job: DownloadJob, folder: soulseek.Folder,
+                     expected: int | None, current: Any) -> tuple[bool, str]:  # fmt: skip
+    destination = f"kima/{job.pk}/{services.source_attempts(job, SOULSEEK) + 1}"
+    slskd.enqueue(folder.username, folder.files, destination)
+    wanted = {f["filename"] for f in folder.files}
+    needed = math.ceil(settings.SOULSEEK_SUCCESS_SHARE * (expected or len(wanted)))
+    deadline = time.monotonic() + settings.SLSKD_TRANSFER_SECONDS
+    services.active_jobs().filter(pk=job.pk).update(metadata={
+        **(job.metadata or {}), "slskdDestination": destination, "slskdUser": folder.username,
+        "statusText": f"Downloading {len(wanted)} file(s) from {folder.username}"})  # fmt: skip
+    while time.monotonic() < deadline:
+        transfers = [t for t in slskd.transfers(folder.username) if t.get("filename") in wanted]
+        done = [t for t in transfers if has_flag(t.get("state"), SUCCEEDED)]
+        failed = [t for t in transfers if any(has_flag(t.get("state"), f) for f in FINAL_FAILURES)]
+        job.refresh_from_db()
+        if job.status != JobStatus.PROCESSING:  # cancelled meanwhile
+            _cancel(slskd, folder.username, transfers)
+            return False, "cancelled"
+        services.record_progress(job, tracks_done=len(done), tracks_total=len(wanted),
+                                 bytes_done=sum(int(t.get("bytesTransferred") or 0) for t in transfers),
+                                 bytes_total=folder.size)  # fmt: skip
+        if len(done) + len(failed) >= len(wanted) and transfers:
+            if len(done) >= needed:
+                return True, ""
+            return False, f"only {len(done)} of {len(wanted)} files arrived from {folder.username}"
+        time.sleep(settings.SLSKD_POLL_SECONDS)
+    _cancel(slskd, folder.username, slskd.transfers(folder.username))
+    return False, f"{folder.username} did not deliver in time"
+
+
+def _cancel(slskd: SlskdClient, username: str, transfers: list[dict]) -> None:
+    for transfer in transfers:
+        if not has_flag(transfer.get("state"), "Completed"):
+            slskd.cancel(username, transfer["id"])
+
+
+def _import(job: DownloadJob, folder: soulseek.Folder, current: Any) -> str:
+    """Files in place: Lidarr imports them (DownloadedAlbumsScan) when it is enabled,
+    else they move into the music path as <artist>/<album>/."""
+    job.refresh_from_db()
+    source = Path(current.soulseek_download_path) / job.metadata["slskdDestination"]
+    if current.lidarr_active and current.lidarr_api_key:
+        try:
+            with _lidarr(current) as lidarr:
+                lidarr.scan_downloaded_album(str(source))
+        except IntegrationError as error:
+            raise _translate(error) from error
+        services.complete(job, importedBy="lidarr", files=str(source))
+        return "downloaded; Lidarr imports it"
+    metadata = job.metadata or {}
+    target = (Path(current.music_path) / soulseek.safe_name(metadata.get("artistName") or "Unknown Artist")
+              / soulseek.safe_name(metadata.get("albumTitle") or job.subject))  # fmt: skip
+    target.mkdir(parents=True, exist_ok=True)
+    moved = 0
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        if soulseek.extension(path.name) not in soulseek.AUDIO:
+            continue
+        shutil.move(str(path), target / soulseek.safe_name(path.name))
+        moved += 1
+    services.complete(job, importedBy="kima", files=str(target), tracksImported=moved)
+    return f"downloaded {moved} file(s) into {target}"

@@ -1,0 +1,90 @@
+"""Choosing what to download from Soulseek search results (pure functions).
+
+Results are grouped by peer folder (disc sub-folders such as "CD1", "Disc 2" merge into
+their album folder), and folders are scored: completeness against the expected track
+count first, then format (FLAC first) and bitrate, then the peer (a free upload slot,
+a short queue, speed).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import PureWindowsPath
+
+AUDIO = {".flac": 3.0, ".alac": 3.0, ".wav": 2.5, ".m4a": 1.5, ".mp3": 1.0, ".ogg": 1.0,
+         ".opus": 1.0, ".aac": 1.0}  # fmt: skip
+DISC_FOLDER = re.compile(r"^(cd|disc|disk|dvd)[\s_-]*\d+$", re.IGNORECASE)
+UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+
+
+@dataclass
+class Folder:
+    username: str
+    path: str  # the peer's folder, as the peer names it (backslashes)
+    files: list[dict] = field(default_factory=list)
+    free_slot: bool = False
+    queue_length: int = 0
+    upload_speed: int = 0
+
+    @property
+    def key(self) -> str:
+        """What `triedReleases` remembers, so a folder is never tried twice."""
+        return f"slsk:{self.username}:{self.path}"
+
+    @property
+    def size(self) -> int:
+        return sum(int(f.get("size") or 0) for f in self.files)
+
+
+def extension(filename: str) -> str:
+    return PureWindowsPath(filename).suffix.lower()
+
+
+def album_folder(filename: str) -> str:
+    parent = PureWindowsPath(filename).parent
+    if DISC_FOLDER.match(parent.name):
+        parent = parent.parent
+    return str(parent)
+
+
+def group_folders(responses: list[dict]) -> list[Folder]:
+    folders: dict[tuple[str, str], Folder] = {}
+    for response in responses:
+        username = str(response.get("username") or "")
+        for file in response.get("files") or []:
+            name = str(file.get("filename") or "")
+            if not username or extension(name) not in AUDIO:
+                continue
+            key = (username, album_folder(name))
+            folder = folders.setdefault(key, Folder(
+                username, key[1], free_slot=bool(response.get("hasFreeUploadSlot")),
+                queue_length=int(response.get("queueLength") or 0),
+                upload_speed=int(response.get("uploadSpeed") or 0)))  # fmt: skip
+            folder.files.append(file)
+    return list(folders.values())
+
+
+def score(folder: Folder, expected_tracks: int | None) -> float:
+    count = len(folder.files)
+    completeness = min(1.0, count / expected_tracks) if expected_tracks else min(1.0, count / 8)
+    if expected_tracks and count > expected_tracks * 2:
+        completeness *= 0.5  # a discography or a compilation folder, not the album
+    formats = [AUDIO[extension(f["filename"])] for f in folder.files]
+    fmt = sum(formats) / len(formats)
+    bitrates = [int(f.get("bitRate") or 0) for f in folder.files if f.get("bitRate")]
+    bitrate = min(1.0, (sum(bitrates) / len(bitrates)) / 320) if bitrates else 0.5
+    peer = (1.0 if folder.free_slot else 0.0) - min(1.0, folder.queue_length / 50)
+    speed = min(1.0, folder.upload_speed / 5_000_000)
+    return completeness * 100 + fmt * 10 + bitrate * 5 + peer * 3 + speed * 2
+
+
+def rank(folders: list[Folder], expected_tracks: int | None) -> list[Folder]:
+    return sorted(folders, key=lambda f: score(f, expected_tracks), reverse=True)
+
+
+def safe_name(name: str, fallback: str = "Unknown") -> str:
+    """A file or folder name that is safe on every file system we may write to."""
+    cleaned = UNSAFE.sub("_", name).strip().strip(".")
+    cleaned = re.sub(r"\s+", " ", cleaned)
+    return cleaned[:180] or fallback
