@@ -96,7 +96,23 @@ def source_failed(job: DownloadJob, reason: str) -> None:
                     statusText=f"Falling back to {remaining[0]}: {reason}"[:300])  # fmt: skip
     services.active_jobs().filter(pk=job.pk).update(metadata=metadata, lidarr_ref=None,
                                                     updated_at=timezone.now())  # fmt: skip
+    if LIDARR in tried and job.lidarr_album_id:
+        from downloads.tasks import leave_lidarr as leave_lidarr_task
+        from kima.tasks import publish_on_commit
+
+        publish_on_commit(leave_lidarr_task, job.lidarr_album_id)
     _publish_acquire(job.pk)
+
+
+def leave_lidarr(album_id: int) -> None:
+    """Stop Lidarr from searching an album we now get elsewhere (it re-searches after
+    every failed release while the album is monitored)."""
+    current = settings_service.effective()
+    try:
+        with _lidarr(current) as lidarr:
+            lidarr.set_monitored([album_id], False)
+    except IntegrationError as error:
+        logger.warning("could not unmonitor Lidarr album %s: %s", album_id, error)
 
 
 def _publish_acquire(job_id: str) -> None:
@@ -193,9 +209,16 @@ def _library_album(lidarr: LidarrClient, mbid: str, current: Any) -> tuple[int, 
         raise SourceFailed("Album not found in Lidarr")
     artist = found.get("artist") or {}
     artist_mbid = artist.get("foreignArtistId")
-    existing = next((a for a in lidarr.artists() if a.get("foreignArtistId") == artist_mbid), None)
-    if existing is None:
-        existing = _add_artist(lidarr, artist, current)
+    # Albums of one artist are often requested together: one worker adds the artist.
+    with Lock(f"lidarr:add-artist:{artist_mbid}", ttl=60, wait=30):
+        existing = _find_artist(lidarr, artist_mbid)
+        if existing is None:
+            try:
+                existing = _add_artist(lidarr, artist, current)
+            except IntegrationError as error:
+                existing = _find_artist(lidarr, artist_mbid)  # "already been added"
+                if existing is None:
+                    raise _translate(error) from error
     for _ in range(10):  # a new artist's albums appear once Lidarr refreshed it
         albums = lidarr.albums_of(existing["id"])
         album = next((a for a in albums if a.get("foreignAlbumId") == mbid), None)
@@ -203,6 +226,10 @@ def _library_album(lidarr: LidarrClient, mbid: str, current: Any) -> tuple[int, 
             return album["id"], artist_mbid
         time.sleep(settings.LIDARR_REFRESH_POLL_SECONDS)
     raise SourceUnavailable("Lidarr is still adding the artist's albums")
+
+
+def _find_artist(lidarr: LidarrClient, artist_mbid: str | None) -> dict | None:
+    return next((a for a in lidarr.artists() if a.get("foreignArtistId") == artist_mbid), None)
 
 
 def _add_artist(lidarr: LidarrClient, artist: dict, current: Any) -> dict:
@@ -271,7 +298,8 @@ def _search(slskd: SlskdClient, job: DownloadJob, expected: int | None) -> list:
     metadata = job.metadata or {}
     artist, album = metadata.get("artistName") or "", metadata.get("albumTitle") or job.subject
     for text in dict.fromkeys([f"{artist} {album}".strip(), album]):
-        search_id = slskd.start_search(text)
+        with Lock("slskd:search-start", ttl=10, wait=30):  # slskd starts one search at a time
+            search_id = slskd.start_search(text)
         soulseek_cache.remember_search(search_id, {"jobId": job.pk, "query": text})
         folders = soulseek.group_folders(
             slskd.wait_for_search(search_id, settings.SLSKD_SEARCH_SECONDS)

@@ -68,7 +68,7 @@ def update_batch(batch_id: str, changes: dict[str, Any], expected_status: str | 
             guard &= Q(status=expected_status)
         if DiscoveryBatch.objects.filter(guard).update(**values, version=F("version") + 1):
             return BatchUpdate(UpdateOutcome.UPDATED, batch["version"] + 1, attempt)
-        time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # someone else won; read again
+        time.sleep(random.uniform(0, 0.005 * min(attempt + 1, 10)))  # someone else won
     return BatchUpdate(UpdateOutcome.CONFLICT, retries=max_retries)
 
 
@@ -96,8 +96,11 @@ def _refreshed_values(batch_id: str) -> dict[str, Any]:
 
 def refresh(batch_id: str) -> BatchUpdate:
     """Recount the batch's jobs; complete it (once) when every job has finished."""
+    # Every concurrent finisher of this batch may win the version race before us, so
+    # allow as many retries as there can be finishers; the periodic dispatcher recounts
+    # active batches as well, should even that not suffice.
     result = update_batch(batch_id, {}, expected_status=BatchStatus.DOWNLOADING,
-                          compute=_refreshed_values)  # fmt: skip
+                          compute=_refreshed_values, max_retries=100)  # fmt: skip
     if result.outcome is UpdateOutcome.CONFLICT:
         logger.warning("batch %s: counts not refreshed after %d retries", batch_id, result.retries)
     return result
@@ -158,3 +161,12 @@ def purge_finished(older_than: datetime) -> int:
     DownloadJob.objects.filter(discovery_batch__in=old).update(discovery_batch=None)
     deleted, _ = old.delete()
     return deleted
+
+
+def refresh_active() -> int:
+    """Safety net (dispatcher): recount every batch still downloading."""
+    ids = list(DiscoveryBatch.objects.filter(status=BatchStatus.DOWNLOADING)
+               .values_list("id", flat=True))  # fmt: skip
+    for batch_id in ids:
+        refresh(batch_id)
+    return len(ids)

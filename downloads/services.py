@@ -360,6 +360,8 @@ def link_grab(download_id: str, album: AlbumRef, release_title: str | None) -> l
     """A Grab: Lidarr handed a release for `album` to a download client."""
     linked = []
     for job in jobs_for_album(album):
+        if (job.metadata or {}).get("currentSource") == "soulseek":
+            continue  # handed to Soulseek after Lidarr gave up: Lidarr's late grabs are not ours
         if job.lidarr_ref == download_id:
             linked.append(job.id)  # already linked: a replay
             continue
@@ -422,6 +424,8 @@ def record_lidarr_failure(download_id: str, reason: str, retry_limit: int) -> li
 
     touched = []
     for job in active_jobs().filter(lidarr_ref=download_id).select_for_update():
+        if (job.metadata or {}).get("currentSource") == "soulseek":
+            continue
         if record_attempt(job, download_id, reason, retry_limit, exhaust_at_limit=False,
                           source="lidarr"):  # fmt: skip
             job.refresh_from_db()

@@ -38,6 +38,7 @@ def dispatch() -> int:
     """Offer pending jobs to acquisition (admission decides), and retry attempts whose
     source was unreachable once their wait is over."""
     now = timezone.now()
+    batches.refresh_active()
     offered = 0
     for job_id in (
         DownloadJob.objects.filter(status=JobStatus.PENDING)
@@ -54,3 +55,8 @@ def dispatch() -> int:
             publish(acquire_job, job.pk)
             offered += 1
     return offered
+
+
+@shared_task(name="downloads.leave_lidarr")
+def leave_lidarr(album_id: int) -> None:
+    acquisition.leave_lidarr(album_id)

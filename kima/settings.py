@@ -243,11 +243,14 @@ CELERY_BEAT_SCHEDULE: dict = {
     "webhooks.drain_spool": {"task": "webhooks.drain_spool", "schedule": 15},
     "webhooks.purge": {"task": "webhooks.purge", "schedule": 3600},
     "downloads.stale_jobs": {"task": "downloads.stale_jobs", "schedule": 60},
-    "downloads.dispatch": {"task": "downloads.dispatch", "schedule": 30},
+    "downloads.dispatch": {
+        "task": "downloads.dispatch",
+        "schedule": env_int("DOWNLOAD_DISPATCH_SECONDS", 30),
+    },
     "downloads.retention": {"task": "downloads.retention", "schedule": 24 * 3600},
     "webhooks.reconcile_lidarr_queue_periodic": {
         "task": "webhooks.reconcile_lidarr_queue_periodic",
-        "schedule": 120,
+        "schedule": env_int("LIDARR_RECONCILE_SECONDS", 120),
     },
 }
 EMBEDDED_SCHEDULER = not REDIS_URL

@@ -39,6 +39,8 @@ urlpatterns = [
             name="system-settings"),
     re_path(r"^api/system-settings/test-lidarr/?$",
             settings_api.LidarrConnectionTestView.as_view(), name="system-settings-test-lidarr"),
+    re_path(r"^api/system-settings/register-lidarr-webhook/?$",
+            settings_api.RegisterLidarrWebhookView.as_view(), name="register-lidarr-webhook"),
     re_path(r"^api/system-settings/test-slskd/?$",
             settings_api.SlskdConnectionTestView.as_view(), name="system-settings-test-slskd"),
 ]  # fmt: skip

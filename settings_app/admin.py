@@ -175,6 +175,8 @@ class SystemSettingsAdmin(admin.ModelAdmin):
                  name="settings_app_systemsettings_test_lidarr"),
             path("test-slskd/", wrap(self.test_slskd_view),
                  name="settings_app_systemsettings_test_slskd"),
+            path("register-lidarr-webhook/", wrap(self.register_webhook_view),
+                 name="settings_app_systemsettings_register_webhook"),
             *super().get_urls(),
         ]  # fmt: skip
 
@@ -183,6 +185,9 @@ class SystemSettingsAdmin(admin.ModelAdmin):
 
     def test_slskd_view(self, request: HttpRequest) -> HttpResponse:
         return self._run_test(request, connection_tests.check_slskd)
+
+    def register_webhook_view(self, request: HttpRequest) -> HttpResponse:
+        return self._run_test(request, connection_tests.register_lidarr_webhook)
 
     def _run_test(self, request: HttpRequest, check: Any) -> HttpResponse:
         if request.method != "POST" or not self.has_change_permission(request):

@@ -139,3 +139,7 @@ class LidarrConnectionTestView(ConnectionTestView):
 
 class SlskdConnectionTestView(ConnectionTestView):
     check = staticmethod(connection_tests.check_slskd)
+
+
+class RegisterLidarrWebhookView(ConnectionTestView):
+    check = staticmethod(connection_tests.register_lidarr_webhook)

@@ -88,3 +88,23 @@ def _webhook_registered(notifications: list[dict], settings: EffectiveSettings) 
         if not settings.public_url and url.rstrip("/").endswith(WEBHOOK_PATH):
             return True
     return False
+
+
+def register_lidarr_webhook(settings: EffectiveSettings) -> ConnectionResult:
+    """Create or update our webhook connection in Lidarr (idempotent). Lidarr tests the
+    URL when it saves, so this service must be reachable at the public URL."""
+    if not (settings.lidarr_url and settings.lidarr_api_key):
+        return ConnectionResult(False, "Set the Lidarr URL and API key first.")
+    if not settings.public_url:
+        return ConnectionResult(False, "Set the public URL (how Lidarr reaches this service).")
+    url = settings.public_url + WEBHOOK_PATH
+    try:
+        with LidarrClient(settings.lidarr_url, settings.lidarr_api_key) as lidarr:
+            saved = lidarr.register_webhook(
+                "Kima", url, settings.lidarr_webhook_username or "",
+                settings.lidarr_webhook_password or "", settings.lidarr_webhook_secret or "",
+            )  # fmt: skip
+    except IntegrationError as error:
+        return ConnectionResult(False, error.message)
+    return ConnectionResult(True, f"Lidarr now sends its webhooks to {url}.",
+                            {"notificationId": (saved or {}).get("id")})  # fmt: skip

@@ -326,9 +326,11 @@ def test_batch_updates_report_a_status_mismatch_distinctly(alice):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_finishes_keep_batch_counts_exact_and_complete_it_once(alice):
+def test_concurrent_finishes_keep_batch_counts_exact_and_complete_it_once(alice, monkeypatch):
     if connection.vendor != "postgresql":
         pytest.skip("concurrent writers need PostgreSQL; SQLite serialises them")
+    # Only the finishers below may move these jobs (acquisition would fail them: no source).
+    monkeypatch.setattr(services, "_acquire_soon", lambda job: None)
     albums = [{"mbid": f"m{n}", "subject": f"Album {n}"} for n in range(24)]
     created = batches.create(alice, albums)
     barrier = threading.Barrier(len(created.jobs))

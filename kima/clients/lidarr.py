@@ -76,8 +76,11 @@ class LidarrClient(JsonClient):
         return self.request("GET", f"/api/v1/album/{int(album_id)}", "album_get") or {}
 
     def monitor_albums(self, album_ids: list[int]) -> None:
+        self.set_monitored(album_ids, True)
+
+    def set_monitored(self, album_ids: list[int], monitored: bool) -> None:
         self.request("PUT", "/api/v1/album/monitor", "album_monitor",
-                     json={"albumIds": album_ids, "monitored": True})  # fmt: skip
+                     json={"albumIds": album_ids, "monitored": monitored})  # fmt: skip
 
     def command(self, name: str, **arguments: object) -> dict:
         return self.request("POST", "/api/v1/command", "command", json={"name": name, **arguments})

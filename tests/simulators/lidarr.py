@@ -149,15 +149,32 @@ class LidarrSimulator(Simulator):
         return 200, {"page": 1, "totalRecords": len(records), "records": records}
 
     def notification_add(self, query: dict, body: Any) -> tuple[int, Any]:
-        if self.hook is not None or body.get("fields"):
+        if body.get("fields"):
             url = next(f["value"] for f in body["fields"] if f["name"] == "url")
-            try:  # Lidarr tests the URL on save
-                httpx.post(url, json={"eventType": "Test", "instanceName": "Lidarr"}, timeout=5)
-            except httpx.HTTPError as error:
-                return 400, [{"propertyName": "Url", "errorMessage": f"Unable to post: {error}"}]
+            problem = self._test_webhook(body, url)
+            if problem:
+                return 400, [{"propertyName": "Url", "errorMessage": problem}]
         record = {**body, "id": next(self._ids)}
         self.notifications.append(record)
         return 201, record
+
+    @staticmethod
+    def _test_webhook(body: dict, url: str) -> str | None:
+        """What Lidarr does on save: send the Test event with the connection's auth."""
+        values = {f["name"]: f.get("value") for f in body.get("fields", [])}
+        headers = {h["key"]: h["value"] for h in values.get("headers") or []}
+        connection = WebhookConnection(url, values.get("username") or "",
+                                       values.get("password") or "", headers)  # fmt: skip
+        test = {"artist": {"id": 1, "name": "Test Name", "mbId": "aaaaa-aaa-aaaa-aaaaaa"},
+                "albums": [{"id": 123, "title": "Test title"}], "eventType": "Test",
+                "instanceName": "Lidarr", "applicationUrl": ""}  # fmt: skip
+        try:
+            response = connection.send(test)
+        except httpx.HTTPError as error:
+            return f"Unable to post to webhook: {error}"
+        if response.status_code >= 400:
+            return f"Unable to post to webhook: HTTP request failed: [{response.status_code}]"
+        return None
 
     def notification_update(self, query: dict, body: Any, notification_id: str) -> tuple[int, Any]:
         for n, existing in enumerate(self.notifications):
