@@ -280,18 +280,42 @@ def download_from_soulseek(job: DownloadJob, current: settings_service.Effective
 
 
 def _expected_tracks(job: DownloadJob, current: Any) -> int | None:
+    """How many tracks the album has: Lidarr's lookup when Lidarr is configured, else
+    MusicBrainz; None when neither knows (folders are then scored by file count)."""
     metadata = job.metadata or {}
     if isinstance(metadata.get("tracksExpected"), int):
         return metadata["tracksExpected"]
-    if not (job.target_mbid and current.lidarr_active and current.lidarr_api_key):
+    if not job.target_mbid:
+        return None
+    expected = _tracks_from_lidarr(job.target_mbid, current) or _tracks_from_musicbrainz(
+        job.target_mbid
+    )
+    if expected:
+        job.metadata = {**metadata, "tracksExpected": expected}  # later writes start from it
+        services.active_jobs().filter(pk=job.pk).update(metadata=job.metadata)
+    return expected
+
+
+def _tracks_from_lidarr(mbid: str, current: Any) -> int | None:
+    if not (current.lidarr_active and current.lidarr_api_key):
         return None
     try:
         with _lidarr(current) as lidarr:
-            album = lidarr.lookup_album(job.target_mbid) or {}
+            album = lidarr.lookup_album(mbid) or {}
     except IntegrationError:
-        return None  # Lidarr is optional here: score by file count instead
+        return None  # optional here
     counts = [r.get("trackCount") for r in album.get("releases") or [] if r.get("trackCount")]
     return max(counts) if counts else None
+
+
+def _tracks_from_musicbrainz(mbid: str) -> int | None:
+    from kima.clients.musicbrainz import MusicBrainzClient
+
+    try:
+        with MusicBrainzClient() as musicbrainz:
+            return len(musicbrainz.track_titles(mbid)) or None
+    except IntegrationError:
+        return None
 
 
 def _search(slskd: SlskdClient, job: DownloadJob, expected: int | None) -> list:

@@ -285,6 +285,8 @@ SLSKD_SEARCH_SECONDS = float(env_str("SLSKD_SEARCH_SECONDS", "30"))  # wait for 
 SLSKD_TRANSFER_SECONDS = float(env_str("SLSKD_TRANSFER_SECONDS", "900"))  # one folder's download
 SLSKD_POLL_SECONDS = float(env_str("SLSKD_POLL_SECONDS", "2"))
 SOULSEEK_SUCCESS_SHARE = float(env_str("SOULSEEK_SUCCESS_SHARE", "0.5"))  # of expected tracks
+MUSICBRAINZ_URL = env_str("MUSICBRAINZ_URL", "https://musicbrainz.org")
+MUSICBRAINZ_INTERVAL = float(env_str("MUSICBRAINZ_INTERVAL", "1.0"))  # seconds between requests
 
 # ---------------------------------------------------------------------------
 # Authentication: Kima's users, Kima's bcrypt hashes

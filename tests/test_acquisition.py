@@ -10,13 +10,24 @@ import pytest
 from accounts.models import User
 from downloads import acquisition, services, soulseek, soulseek_cache
 from downloads.models import DownloadJob
+from kima.clients.musicbrainz import MusicBrainzClient
 from settings_app import services as settings_service
 from tests.simulators.lidarr import LidarrSimulator
+from tests.simulators.musicbrainz import MusicBrainzSimulator
 from tests.simulators.slskd import SlskdSimulator
 
 pytestmark = pytest.mark.django_db
 
 TRACKS = [f"Track {n}" for n in range(1, 11)]
+
+
+@pytest.fixture(autouse=True)
+def musicbrainz(settings):
+    simulator = MusicBrainzSimulator().start()
+    settings.MUSICBRAINZ_URL = simulator.url
+    settings.MUSICBRAINZ_INTERVAL = 0.05
+    yield simulator
+    simulator.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -250,3 +261,26 @@ def test_admission_limits_concurrent_jobs(slskd, tmp_path):
     assert acquisition.acquire(waiting.pk) == "waiting for a free slot"
     waiting.refresh_from_db()
     assert waiting.status == "pending"
+
+
+def test_without_lidarr_the_track_count_comes_from_musicbrainz(slskd, tmp_path, musicbrainz):
+    use_slskd(slskd, tmp_path)
+    musicbrainz.add_release_group("rg-1", TRACKS)
+    slskd.share("thin", "@@t\\Radiohead\\OK Computer", TRACKS[:2])
+    job = request()
+    acquisition.acquire(job.pk)
+    job.refresh_from_db()
+    assert job.metadata["tracksExpected"] == 10
+    assert "only 2 of 2 files arrived" in job.metadata["lastError"]
+    assert musicbrainz.user_agents[0].startswith("KimaHubIntegration/")
+
+
+def test_musicbrainz_gets_at_most_one_request_per_interval(musicbrainz, settings):
+    settings.MUSICBRAINZ_INTERVAL = 0.3
+    musicbrainz.add_release_group("rg-x", ["a", "b"])
+    with MusicBrainzClient() as client:
+        for _ in range(3):
+            assert client.track_titles("rg-x") == ["a", "b"]
+    gaps = [b - a for a, b in zip(musicbrainz.request_times, musicbrainz.request_times[1:],
+                                  strict=False)]  # fmt: skip
+    assert len(gaps) == 2 and min(gaps) >= 0.29

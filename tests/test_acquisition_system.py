@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import manage_env
+from tests.conftest import free_port, manage_env
 from tests.servers import Process, Web, Worker, shell, wait_for
 from tests.simulators.lidarr import LidarrSimulator
 from tests.simulators.slskd import SlskdSimulator
@@ -68,7 +68,8 @@ def running_stack(tmp_path: Path, database: str, redis_url: str) -> Iterator[Sta
     env = {"REDIS_URL": redis_url, "DOWNLOAD_DISPATCH_SECONDS": "2",
            "LIDARR_RECONCILE_SECONDS": "3", "SLSKD_POLL_SECONDS": "0.2",
            "SLSKD_SEARCH_SECONDS": "10", "SLSKD_TRANSFER_SECONDS": "20",
-           "LIDARR_REFRESH_POLL_SECONDS": "0.3", "LOG_LEVEL": "WARNING"}  # fmt: skip
+           "LIDARR_REFRESH_POLL_SECONDS": "0.3", "LOG_LEVEL": "WARNING",
+           "MUSICBRAINZ_URL": f"http://127.0.0.1:{free_port()}"}  # fmt: skip
     migrate(database, tmp_path)
     token = shell(MAKE_TOKEN, database, tmp_path)
     web = Web(tmp_path, database, workers=2, **env)
