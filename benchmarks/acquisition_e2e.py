@@ -14,30 +14,22 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import psycopg
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
+from benchmarks.common import temporary_database  # noqa: E402
 from tests.servers import wait_for  # noqa: E402
 from tests.test_acquisition_system import running_stack  # noqa: E402
 
-SERVER = "postgresql://root@127.0.0.1:5432"
-
 
 def run(albums: int, drop_rate: float, redis_db: int) -> None:
-    name = f"kima_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    import redis
+    with temporary_database() as database:
+        import redis
 
-    redis_url = f"redis://127.0.0.1:6379/{redis_db}"
-    redis.Redis.from_url(redis_url).flushdb()
-    try:
-        with running_stack(Path(tempfile.mkdtemp()), f"{SERVER}/{name}", redis_url) as stack:
+        redis_url = f"redis://127.0.0.1:6379/{redis_db}"
+        redis.Redis.from_url(redis_url).flushdb()
+        with running_stack(Path(tempfile.mkdtemp()), database, redis_url) as stack:
             stack.configure(downloadSource="lidarr", primaryFailureFallback="none")
             stack.lidarr.drop_rate = drop_rate
             wanted = [(f"rg-{n:03d}", f"Album {n}", f"Artist {n % 10}", f"ar-{n % 10}")
@@ -56,9 +48,6 @@ def run(albums: int, drop_rate: float, redis_db: int) -> None:
             print(f"{albums} albums, {drop_rate:.0%} webhooks lost ({len(stack.lidarr.dropped)}): "
                   f"all completed in {total:.1f} s (requests took {requested:.1f} s); per album "
                   f"p50 {statistics.median(per_job):.1f} s, max {max(per_job):.1f} s")  # fmt: skip
-    finally:
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _t(value: str) -> float:

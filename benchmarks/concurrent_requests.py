@@ -18,17 +18,20 @@ from pathlib import Path
 import httpx
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.common import temporary_database  # noqa: E402
 from tests.conftest import run_manage  # noqa: E402
 from tests.servers import Web, shell  # noqa: E402
 
-SERVER = "postgresql://root@127.0.0.1:5432"
+# An slskd nobody answers at: jobs stay active (waiting to retry) instead of failing at
+# once for want of a source, so every round's 100 requests compete for one active job.
 MAKE_TOKEN = """
 import json
 from accounts.authentication import issue_token
 from accounts.models import User
+from settings_app import services
+services.update({"slskd_url": "http://127.0.0.1:9", "slskd_api_key": "unused-key"})
 print(json.dumps(issue_token(User.objects.create_user("bench", "pw-123456"))))
 """
 
@@ -68,12 +71,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    name = f"kima_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    database = f"{SERVER}/{name}"
-    data_dir = Path(tempfile.mkdtemp(prefix="kima-bench-"))
-    try:
+    with temporary_database() as database:
+        data_dir = Path(tempfile.mkdtemp(prefix="kima-bench-"))
         assert (
             run_manage("migrate", "-v0", database_url=database, data_dir=data_dir).returncode == 0
         )
@@ -94,9 +93,6 @@ def main() -> None:
         with psycopg.connect(database) as conn:
             jobs = conn.execute('SELECT count(*) FROM "DownloadJob"').fetchone()[0]
         print(f"jobs in the database after {args.rounds} rounds: {jobs} (one per round expected)")
-    finally:
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

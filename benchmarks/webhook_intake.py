@@ -25,13 +25,12 @@ import httpx
 import psycopg
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.common import ROOT, temporary_database  # noqa: E402
 from tests.conftest import run_manage  # noqa: E402
 from tests.servers import Web, Worker, wait_for  # noqa: E402
 
-SERVER = "postgresql://root@127.0.0.1:5432"
 REDIS = "redis://127.0.0.1:6379/12"  # a database of its own: flushed between phases
 GRAB = json.loads((ROOT.parent / "shared/fixtures/lidarr/Grab.json").read_text())
 
@@ -138,13 +137,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     args = parser.parse_args()
 
-    name = f"kima_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    database = f"{SERVER}/{name}"
-    data_dir = Path(tempfile.mkdtemp(prefix="kima-bench-"))
-    env = {"REDIS_URL": REDIS, "LOG_LEVEL": "WARNING"}
-    try:
+    with temporary_database() as database:
+        data_dir = Path(tempfile.mkdtemp(prefix="kima-bench-"))
+        env = {"REDIS_URL": REDIS, "LOG_LEVEL": "WARNING"}
         assert (
             run_manage("migrate", "-v0", database_url=database, data_dir=data_dir).returncode == 0
         )
@@ -162,9 +157,6 @@ def main() -> None:
             measure_intake_to_processed(web, database, data_dir, env)
         finally:
             web.stop()
-    finally:
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def measure_intake_to_processed(web: Web, database: str, data_dir: Path, env: dict) -> None:

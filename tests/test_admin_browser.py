@@ -7,13 +7,11 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT, free_port, manage_env, run_manage
-from tests.test_metrics import wait_until_up
+from tests.conftest import ROOT, run_manage
+from tests.servers import Web
 
 pytestmark = pytest.mark.subprocess
 
@@ -39,17 +37,9 @@ def server(tmp_path):
     assert run_manage("migrate", "-v0", database_url=None, data_dir=tmp_path).returncode == 0
     made = run_manage("shell", "-c", CREATE_KIMA_ADMIN, database_url=None, data_dir=tmp_path)
     assert made.returncode == 0, made.stderr
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "kima.wsgi"],
-        cwd=ROOT, env=manage_env(None, tmp_path, PORT=str(port), WEB_WORKERS="2"),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    wait_until_up(base, process)
-    yield base
-    process.terminate()
-    process.communicate(timeout=30)
+    web = Web(tmp_path, None, workers=2)
+    yield web.url
+    web.stop()
 
 
 @pytest.fixture

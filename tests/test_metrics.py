@@ -7,8 +7,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -16,7 +14,8 @@ import pytest
 
 from accounts.models import User
 from downloads.models import DownloadJob
-from tests.conftest import ROOT, free_port, manage_env, run_manage
+from tests.conftest import run_manage
+from tests.servers import Web
 from webhooks.models import WebhookEvent
 
 
@@ -112,16 +111,9 @@ def test_backlog_gauges_are_read_from_the_database(client):
 def test_counters_add_up_across_gunicorn_workers(tmp_path):
     """Three workers serve 90 requests between two scrapes; the scrape counts all 90."""
     assert run_manage("migrate", "-v0", database_url=None, data_dir=tmp_path).returncode == 0
-    port = free_port()
-    env = manage_env(None, tmp_path, PORT=str(port), WEB_WORKERS="3")
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "kima.wsgi"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    server = Web(tmp_path, None, workers=3)
+    base = server.url
     try:
-        wait_until_up(base, server)
         metric = "kima_django_http_requests_total_by_method_total"
         before = value(httpx.get(f"{base}/metrics").text, metric, method="GET")
 
@@ -138,19 +130,5 @@ def test_counters_add_up_across_gunicorn_workers(tmp_path):
         assert len(writers) >= 2, "the requests should have been served by several workers"
         promtool_check(text)
     finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=30)
-    assert server.returncode == 0, output
-
-
-def wait_until_up(base: str, server: subprocess.Popen) -> None:
-    for _ in range(100):
-        if server.poll() is not None:
-            raise AssertionError(server.stdout.read())
-        try:
-            if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("gunicorn did not start")
+        server.stop()
+    assert server.process.returncode == 0, server.output()
