@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import shutil
 import time
 from datetime import timedelta
@@ -192,15 +193,33 @@ def hand_to_lidarr(job: DownloadJob, current: settings_service.EffectiveSettings
         with _lidarr(current) as lidarr:
             album_id, artist_mbid = _library_album(lidarr, job.target_mbid, current)
             lidarr.monitor_albums([album_id])
-            lidarr.command("AlbumSearch", albumIds=[album_id])
+            job.metadata = {**(job.metadata or {}), "lidarrMbid": job.target_mbid,
+                            "retryAt": None, "statusText": "Searching in Lidarr"}  # fmt: skip
+            job.lidarr_album_id = album_id
+            services.active_jobs().filter(pk=job.pk).update(
+                lidarr_album_id=album_id, artist_mbid=artist_mbid, metadata=job.metadata,
+                updated_at=timezone.now())  # fmt: skip
+            command = lidarr.command("AlbumSearch", albumIds=[album_id])
+            outcome = _wait_for_command(lidarr, command)
     except IntegrationError as error:
         raise _translate(error) from error
-    metadata = {**(job.metadata or {}), "lidarrMbid": job.target_mbid, "retryAt": None,
-                "statusText": "Searching in Lidarr"}  # fmt: skip
-    services.active_jobs().filter(pk=job.pk).update(
-        lidarr_album_id=album_id, artist_mbid=artist_mbid, metadata=metadata,
-        updated_at=timezone.now())  # fmt: skip
+    if NO_REPORTS.search(outcome):
+        raise SourceFailed("No releases available: Lidarr's indexers found nothing")
     return f"searching in Lidarr (album {album_id})"
+
+
+NO_REPORTS = re.compile(r"\b0 reports?\b", re.IGNORECASE)
+
+
+def _wait_for_command(lidarr: LidarrClient, command: dict) -> str:
+    """The command's final message, or "" if it is still running after the wait (Lidarr
+    may then still be searching: the Grab webhook or the stale check decides)."""
+    deadline = time.monotonic() + settings.LIDARR_COMMAND_WAIT_SECONDS
+    status = command or {}
+    while status.get("status") in (None, "queued", "started") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status = lidarr.command_status(command["id"])
+    return str(status.get("message") or "") if status.get("status") == "completed" else ""
 
 
 def _library_album(lidarr: LidarrClient, mbid: str, current: Any) -> tuple[int, str | None]:

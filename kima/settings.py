@@ -281,6 +281,7 @@ BATCH_RETENTION_DAYS = env_int("BATCH_RETENTION_DAYS", 60)  # completed discover
 DOWNLOAD_PAGE_SIZE_MAX = 200
 # Acquisition
 LIDARR_REFRESH_POLL_SECONDS = float(env_str("LIDARR_REFRESH_POLL_SECONDS", "2"))
+LIDARR_COMMAND_WAIT_SECONDS = float(env_str("LIDARR_COMMAND_WAIT_SECONDS", "30"))
 SLSKD_SEARCH_SECONDS = float(env_str("SLSKD_SEARCH_SECONDS", "30"))  # wait for search results
 SLSKD_TRANSFER_SECONDS = float(env_str("SLSKD_TRANSFER_SECONDS", "900"))  # one folder's download
 SLSKD_POLL_SECONDS = float(env_str("SLSKD_POLL_SECONDS", "2"))

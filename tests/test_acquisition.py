@@ -284,3 +284,17 @@ def test_musicbrainz_gets_at_most_one_request_per_interval(musicbrainz, settings
     gaps = [b - a for a, b in zip(musicbrainz.request_times, musicbrainz.request_times[1:],
                                   strict=False)]  # fmt: skip
     assert len(gaps) == 2 and min(gaps) >= 0.29
+
+
+def test_lidarr_finding_no_release_falls_back_at_once(slskd, tmp_path, lidarr):
+    use_slskd(slskd, tmp_path)
+    use_lidarr(lidarr, download_source="lidarr", primary_failure_fallback="soulseek")
+    lidarr.unavailable.add("rg-1")
+    slskd.share("peer", "@@p\\Radiohead\\OK Computer", TRACKS)
+    job = request()
+    assert "No releases available" in acquisition.acquire(job.pk)
+    job.refresh_from_db()
+    assert (job.metadata["currentSource"], job.metadata["sourcesTried"]) == ("soulseek", ["lidarr"])
+    acquisition.acquire(job.pk)
+    job.refresh_from_db()
+    assert job.status == "completed"

@@ -3,6 +3,7 @@ the Lidarr and slskd simulators over real HTTP, Lidarr posting real webhooks."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -156,6 +157,25 @@ def test_registering_our_webhook_in_lidarr_is_idempotent(stack):
     again = stack.api.post("/api/system-settings/register-lidarr-webhook").json()
     assert again["ok"] is True
     assert len(stack.lidarr.notifications) == 1
+
+
+def test_lidarr_down_for_five_minutes_fails_nothing(stack):
+    """OUTAGE_SECONDS (default 300, as the issue asks) of Lidarr refusing connections while
+    albums are being handed to it: retries wait, nothing fails, all finish afterwards."""
+    outage = float(os.environ.get("OUTAGE_SECONDS", "300"))
+    stack.configure(downloadSource="lidarr", primaryFailureFallback="none")
+    albums = [(f"rg-o{n}", f"Outage Album {n}", "Patient Band", "ar-patient") for n in range(5)]
+    for album in albums:
+        stack.lidarr.add_album(*album)
+    stack.lidarr.go_down()
+    job_ids = [stack.request(mbid, artist, title) for mbid, title, artist, _ in albums]
+    deadline = time.monotonic() + outage
+    while time.monotonic() < deadline:
+        assert set(stack.statuses(job_ids)) <= {"pending", "processing"}
+        time.sleep(min(15, max(0.1, deadline - time.monotonic())))
+    stack.lidarr.come_back()
+    wait_for(lambda: stack.statuses(job_ids) == {"completed": 5}, 180, every=2,
+             message=lambda: stack.statuses(job_ids))  # fmt: skip
 
 
 def test_a_hundred_albums_with_lost_webhooks_and_a_lidarr_outage(stack):

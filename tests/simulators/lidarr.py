@@ -58,6 +58,7 @@ class LidarrSimulator(Simulator):
         self.history: list[dict] = []
         self.commands: list[dict] = []
         self.failing_releases: dict[str, int] = {}  # album MBID -> releases that fail first
+        self.unavailable: set[str] = set()  # album MBIDs no indexer has a release for
         self.grabs: dict[str, int] = {}
         self.sent: list[dict] = []
         self.dropped: list[dict] = []
@@ -73,11 +74,7 @@ class LidarrSimulator(Simulator):
         self.route("GET", r"/api/v1/album/(\d+)", self.album_get)
         self.route("PUT", "/api/v1/album/monitor", self.album_monitor)
         self.route("POST", "/api/v1/command", self.command)
-        self.route(
-            "GET",
-            r"/api/v1/command/(\d+)",
-            lambda q, b, i: (200, {"id": int(i), "status": "completed"}),
-        )
+        self.route("GET", r"/api/v1/command/(\d+)", self.command_get)
         self.route("GET", "/api/v1/history", self.history_page)
         self.route("POST", "/api/v1/notification", self.notification_add)
         self.route("PUT", r"/api/v1/notification/(\d+)", self.notification_update)
@@ -137,11 +134,25 @@ class LidarrSimulator(Simulator):
                   "status": "queued"}  # fmt: skip
         self.commands.append(record)
         if body.get("name") == "AlbumSearch":
+            found = 0
             for album_id in body.get("albumIds", []):
+                album = next((a for a in self.library if a["id"] == album_id), None)
+                if album and album["foreignAlbumId"] in self.unavailable:
+                    continue
+                found += 1
                 self.clock.after(self.delays["grab"], lambda a=album_id: self._grab(a))
+            record.update(status="completed", message=f"{found} reports downloaded.")
         elif body.get("name") != "DownloadedAlbumsScan":
             return 500, {"message": f"Unknown command {body.get('name')}"}
         return 201, record
+
+    def command_get(self, query: dict, body: Any, command_id: str) -> tuple[int, Any]:
+        record = next((c for c in self.commands if c["id"] == int(command_id)), None)
+        if record is None:
+            return 404, None
+        return 200, {"id": record["id"], "name": record["name"],
+                     "status": record.get("status", "completed"),
+                     "message": record.get("message", "Completed")}  # fmt: skip
 
     def history_page(self, query: dict, body: Any) -> tuple[int, Any]:
         wanted = (query.get("downloadId") or "").upper()

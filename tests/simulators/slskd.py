@@ -81,7 +81,7 @@ class SlskdSimulator(Simulator):
         complete = time.monotonic() - search["started"] >= self.search_delay
         return {"id": search_id, "searchText": search["searchText"], "isComplete": complete,
                 "state": "Completed, TimedOut" if complete else "InProgress",
-                "responseCount": len(self._matches(search["searchText"]))}  # fmt: skip
+                "responseCount": len(self._arrived(search_id))}  # fmt: skip
 
     def search_get(self, query: dict, body: Any, search_id: str) -> tuple[int, Any]:
         return (200, self._search_view(search_id)) if search_id in self.searches else (404, None)
@@ -90,13 +90,20 @@ class SlskdSimulator(Simulator):
         if search_id not in self.searches:
             return 404, None
         responses: dict[str, dict] = {}
-        for share in self._matches(self.searches[search_id]["searchText"]):
+        for share in self._arrived(search_id):
             response = responses.setdefault(share["username"], {
                 "username": share["username"], "hasFreeUploadSlot": share["freeSlot"],
                 "queueLength": share["queueLength"], "uploadSpeed": share["speed"],
                 "files": [], "lockedFiles": []})  # fmt: skip
             response["files"] += share["files"]
         return 200, list(responses.values())
+
+    def _arrived(self, search_id: str) -> list[dict]:
+        """Results fill in over the search's time, one peer after another."""
+        search = self.searches[search_id]
+        matches = self._matches(search["searchText"])
+        share = min(1.0, (time.monotonic() - search["started"]) / max(self.search_delay, 1e-6))
+        return matches[: int(len(matches) * share + 0.999)] if share > 0 else []
 
     def _matches(self, text: str) -> list[dict]:
         words = text.lower().split()
