@@ -306,12 +306,14 @@ def _expected_tracks(job: DownloadJob, current: Any) -> int | None:
         return metadata["tracksExpected"]
     if not job.target_mbid:
         return None
-    expected = _tracks_from_lidarr(job.target_mbid, current) or _tracks_from_musicbrainz(
-        job.target_mbid
-    )
+    expected = _tracks_from_lidarr(job.target_mbid, current)
+    titles = [] if expected else _track_titles(job.target_mbid)
+    expected = expected or len(titles) or None
     if expected:
-        job.metadata = {**metadata, "tracksExpected": expected}  # later writes start from it
-        services.active_jobs().filter(pk=job.pk).update(metadata=job.metadata)
+        job.metadata = {**metadata, "tracksExpected": expected, "trackTitles": titles or None}
+        services.active_jobs().filter(pk=job.pk).update(
+            metadata=job.metadata
+        )  # later writes start from it
     return expected
 
 
@@ -327,14 +329,14 @@ def _tracks_from_lidarr(mbid: str, current: Any) -> int | None:
     return max(counts) if counts else None
 
 
-def _tracks_from_musicbrainz(mbid: str) -> int | None:
+def _track_titles(mbid: str) -> list[str]:
     from kima.clients.musicbrainz import MusicBrainzClient
 
     try:
         with MusicBrainzClient() as musicbrainz:
-            return len(musicbrainz.track_titles(mbid)) or None
+            return musicbrainz.track_titles(mbid)
     except IntegrationError:
-        return None
+        return []
 
 
 def _search(slskd: SlskdClient, job: DownloadJob, expected: int | None) -> list:
@@ -348,7 +350,7 @@ def _search(slskd: SlskdClient, job: DownloadJob, expected: int | None) -> list:
             slskd.wait_for_search(search_id, settings.SLSKD_SEARCH_SECONDS)
         )
         if folders:
-            return soulseek.rank(folders, expected)
+            return soulseek.rank(folders, expected, (job.metadata or {}).get("trackTitles"))
     return []
 
 

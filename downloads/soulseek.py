@@ -65,9 +65,25 @@ def group_folders(responses: list[dict]) -> list[Folder]:
     return list(folders.values())
 
 
-def score(folder: Folder, expected_tracks: int | None) -> float:
+def normalized(text: str) -> str:
+    return re.sub(r"[^0-9a-z]+", " ", text.lower()).strip()
+
+
+def title_coverage(folder: Folder, titles: list[str]) -> float:
+    """The share of the album's track titles found in the folder's file names."""
+    names = [normalized(PureWindowsPath(f["filename"]).stem) for f in folder.files]
+    wanted = [normalized(t) for t in titles if normalized(t)]
+    if not wanted:
+        return 0.0
+    found = sum(1 for title in wanted if any(title in name for name in names))
+    return found / len(wanted)
+
+
+def score(folder: Folder, expected_tracks: int | None, titles: list[str] | None = None) -> float:
     count = len(folder.files)
     completeness = min(1.0, count / expected_tracks) if expected_tracks else min(1.0, count / 8)
+    if titles:  # the track list is known: which tracks, not only how many
+        completeness = (completeness + title_coverage(folder, titles)) / 2
     if expected_tracks and count > expected_tracks * 2:
         completeness *= 0.5  # a discography or a compilation folder, not the album
     formats = [AUDIO[extension(f["filename"])] for f in folder.files]
@@ -79,8 +95,9 @@ def score(folder: Folder, expected_tracks: int | None) -> float:
     return completeness * 100 + fmt * 10 + bitrate * 5 + peer * 3 + speed * 2
 
 
-def rank(folders: list[Folder], expected_tracks: int | None) -> list[Folder]:
-    return sorted(folders, key=lambda f: score(f, expected_tracks), reverse=True)
+def rank(folders: list[Folder], expected_tracks: int | None,
+         titles: list[str] | None = None) -> list[Folder]:  # fmt: skip
+    return sorted(folders, key=lambda f: score(f, expected_tracks, titles), reverse=True)
 
 
 def safe_name(name: str, fallback: str = "Unknown") -> str:

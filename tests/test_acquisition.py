@@ -151,6 +151,7 @@ def test_soulseek_downloads_the_best_folder_into_the_music_path(slskd, tmp_path)
 
 def test_a_failing_peer_is_skipped_and_blocked_after_three_failures(slskd, tmp_path):
     use_slskd(slskd, tmp_path, download_retry_attempts=3)
+    slskd.busy_answers = 2  # the first search start is refused twice with 429, then retried
     slskd.share("flaky", "@@x\\Radiohead\\OK Computer [FLAC]", TRACKS, behaviour="reject")
     slskd.share("steady", "@@y\\Radiohead\\OK Computer", TRACKS, extension="mp3")
     for n in range(3):
@@ -298,3 +299,26 @@ def test_lidarr_finding_no_release_falls_back_at_once(slskd, tmp_path, lidarr):
     acquisition.acquire(job.pk)
     job.refresh_from_db()
     assert job.status == "completed"
+
+
+def test_an_overloaded_lidarr_is_retried_later_not_failed(lidarr):
+    use_lidarr(lidarr, download_source="lidarr")
+    lidarr.error_rate = 1.0  # every call answers 503
+    job = request()
+    assert acquisition.acquire(job.pk).startswith("retry later")
+    job.refresh_from_db()
+    assert job.status == "processing"
+
+
+def test_with_a_track_list_the_folder_with_the_right_tracks_wins():
+    titles = ["Airbag", "Paranoid Android", "Subterranean Homesick Alien", "Exit Music"]
+    right = soulseek.Folder("a", "@@a\\OK Computer", [
+        {"filename": f"@@a\\OK Computer\\{n:02d} - {t}.mp3", "size": 1}
+        for n, t in enumerate(titles)])  # fmt: skip
+    wrong = soulseek.Folder("b", "@@b\\OK Computer (covers)", [
+        {"filename": f"@@b\\OK Computer (covers)\\{n:02d} - Cover {n}.flac", "size": 1}
+        for n in range(4)])  # fmt: skip
+    assert soulseek.title_coverage(right, titles) == 1.0
+    assert soulseek.title_coverage(wrong, titles) == 0.0
+    assert [f.username for f in soulseek.rank([wrong, right], 4, titles)] == ["a", "b"]
+    assert [f.username for f in soulseek.rank([wrong, right], 4)] == ["b", "a"]  # FLAC wins blind

@@ -125,6 +125,22 @@ def test_soulseek_primary_downloads_with_progress_into_the_music_path(stack):
     assert len(list(album.glob("*.flac"))) == len(TRACKS)
 
 
+def test_a_peer_failing_three_times_is_skipped_by_every_worker(stack):
+    stack.configure(downloadSource="soulseek", primaryFailureFallback="none", lidarrEnabled=False)
+    albums = [f"Record {n}" for n in range(4)]
+    for album in albums:  # the flaky peer's FLAC folders rank first, and every one fails
+        stack.slskd.share("flaky", f"@@f\\Band\\{album} [FLAC]", TRACKS, behaviour="reject")
+        stack.slskd.share("steady", f"@@s\\Band\\{album}", TRACKS, extension="mp3")
+    tried = []
+    for n, album in enumerate(albums):
+        job_id = stack.request(f"rg-record-{n}", "Band", album)
+        wait_for(lambda j=job_id: stack.job(j)["status"] == "completed", 60, every=0.3,
+                 message=lambda j=job_id: stack.job(j))  # fmt: skip
+        tried.append(stack.job(job_id)["triedReleases"])
+    assert [len(t) for t in tried] == [1, 1, 1, 0]  # blocked after its third failure
+    assert not any(t["username"] == "flaky" for t in stack.slskd.transfers[-len(TRACKS) :])
+
+
 def test_lidarr_primary_with_failing_releases_then_fallback_to_soulseek(stack):
     stack.configure(downloadSource="lidarr", primaryFailureFallback="soulseek")
     stack.lidarr.add_album("rg-good", "Good Album", "Band", "ar-band")
@@ -149,6 +165,21 @@ def test_soulseek_without_results_falls_back_to_lidarr(stack):
     wait_for(lambda: stack.job(job_id)["status"] == "completed", 60, every=0.5,
              message=lambda: stack.job(job_id))  # fmt: skip
     assert stack.job(job_id)["metadata"]["sourcesTried"] == ["soulseek"]
+
+
+def test_a_release_covering_two_albums_completes_both(stack):
+    stack.configure(downloadSource="lidarr", primaryFailureFallback="none")
+    stack.lidarr.latency = 0.02
+    stack.lidarr.add_album("rg-disc1", "Box Set Part 1", "Box Band", "ar-box")
+    stack.lidarr.add_album("rg-disc2", "Box Set Part 2", "Box Band", "ar-box")
+    stack.lidarr.release_together("rg-disc1", "rg-disc2")
+    jobs = [stack.request("rg-disc1", "Box Band", "Box Set Part 1"),
+            stack.request("rg-disc2", "Box Band", "Box Set Part 2")]  # fmt: skip
+    wait_for(lambda: stack.statuses(jobs) == {"completed": 2}, 60, every=0.5,
+             message=lambda: [stack.job(j) for j in jobs])  # fmt: skip
+    refs = {stack.job(job_id)["lidarrRef"] for job_id in jobs}
+    grabs = [p for p in stack.lidarr.sent if p["eventType"] == "Grab"]
+    assert len(refs) == 1 and any(len(g["albums"]) == 2 for g in grabs)
 
 
 def test_registering_our_webhook_in_lidarr_is_idempotent(stack):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,6 +20,8 @@ class Simulator:
     gets (query, body, *groups) and returns (status, json-able body or None)."""
 
     api_key = "sim-api-key"
+    latency = 0.0  # seconds added to every answer
+    error_rate = 0.0  # share of requests answered 503, as an overloaded server would
 
     def __init__(self) -> None:
         self.routes: list[Route] = []
@@ -27,6 +31,7 @@ class Simulator:
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.down = False
+        self._chaos = random.Random(11)
 
     def _listen(self, port: int) -> ThreadingHTTPServer:
         server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
@@ -66,8 +71,13 @@ class Simulator:
     def dispatch(self, method: str, raw_path: str, headers: Any, raw_body: bytes) -> tuple:
         parts = urlsplit(raw_path)
         query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        if self.latency:
+            time.sleep(self.latency)
         with self.lock:
             self.requests.append((method, parts.path))
+            overloaded = self.error_rate and self._chaos.random() < self.error_rate
+        if overloaded:
+            return 503, {"message": "Service Unavailable"}
         if not self.authorized(headers, query):
             return 401, None
         body = json.loads(raw_body) if raw_body.strip() else None

@@ -59,6 +59,7 @@ class LidarrSimulator(Simulator):
         self.commands: list[dict] = []
         self.failing_releases: dict[str, int] = {}  # album MBID -> releases that fail first
         self.unavailable: set[str] = set()  # album MBIDs no indexer has a release for
+        self.release_groups: dict[str, list[str]] = {}  # album MBID -> albums released with it
         self.grabs: dict[str, int] = {}
         self.sent: list[dict] = []
         self.dropped: list[dict] = []
@@ -196,53 +197,76 @@ class LidarrSimulator(Simulator):
 
     # --- the clock's work --------------------------------------------------------
 
+    def release_together(self, *mbids: str) -> None:
+        """These albums come out as one release: one Grab lists them all, then one
+        Download per album with the same downloadId (as Lidarr does)."""
+        for mbid in mbids:
+            self.release_groups[mbid] = list(mbids)
+
     def _grab(self, album_id: int) -> None:
         with self.lock:
             album = next((a for a in self.library if a["id"] == album_id), None)
             if album is None or not album["monitored"] or album["statistics"]["trackFileCount"]:
                 return
+            if any(r["albumId"] == album_id for r in self.queue):
+                return  # already downloading (e.g. as part of another album's release)
             mbid = album["foreignAlbumId"]
             release = self.grabs.get(mbid, 0) + 1
             self.grabs[mbid] = release
             download_id = hashlib.sha1(f"{mbid}-{release}".encode()).hexdigest().upper()
-            record = self.add_queue_record(download_id, album_id, "downloading")
-            record.update(size=1000, sizeleft=1000, title=f"{album['title']} release {release}")
-            self.history.append({"downloadId": download_id, "albumId": album_id,
-                                 "eventType": "grabbed"})  # fmt: skip
+            covered = [album] + [
+                a for a in self.library
+                if a["foreignAlbumId"] in self.release_groups.get(mbid, []) and a is not album
+                and a["monitored"] and not a["statistics"]["trackFileCount"]
+                and not any(r["albumId"] == a["id"] for r in self.queue)
+            ]  # fmt: skip
+            for each in covered:
+                record = self.add_queue_record(download_id, each["id"], "downloading")
+                record.update(size=1000, sizeleft=1000, title=f"{album['title']} release {release}")
+                self.history.append({"downloadId": download_id, "albumId": each["id"],
+                                     "eventType": "grabbed"})  # fmt: skip
             payload = self._album_payload(album, "Grab", download_id)
+            payload["albums"] = [self._webhook_album(each) for each in covered]
         self._send(payload)
-        self.clock.after(self.delays["download"], lambda: self._finish(album_id, download_id))
+        self.clock.after(self.delays["download"], lambda: self._finish(download_id, mbid))
 
-    def _finish(self, album_id: int, download_id: str) -> None:
+    def _finish(self, download_id: str, mbid: str) -> None:
         with self.lock:
-            album = next(a for a in self.library if a["id"] == album_id)
-            record = next((r for r in self.queue if r["downloadId"] == download_id), None)
-            if record is None:
+            records = [r for r in self.queue if r["downloadId"] == download_id]
+            if not records:
                 return  # removed meanwhile (blocklisted by the orchestrator)
-            self.queue.remove(record)
-            mbid = album["foreignAlbumId"]
+            for record in records:
+                self.queue.remove(record)
+            albums = [next(a for a in self.library if a["id"] == r["albumId"]) for r in records]
+            payloads = []
             if self.grabs[mbid] <= self.failing_releases.get(mbid, 0):
-                self.history.append({"downloadId": download_id, "albumId": album_id,
-                                     "eventType": "downloadFailed",
-                                     "data": {"message": "Download client failed"}})  # fmt: skip
-                payload = {"quality": "FLAC", "qualityVersion": 1, "downloadClient": "qBittorrent",
-                           "downloadId": download_id, "releaseTitle": record["title"],
-                           "eventType": "DownloadFailure", "instanceName": "Lidarr",
-                           "applicationUrl": ""}  # fmt: skip
-                # Lidarr's failed-download handling blocklists and searches again.
-                self.clock.after(self.delays["grab"], lambda: self._grab(album_id))
+                for album in albums:
+                    self.history.append({"downloadId": download_id, "albumId": album["id"],
+                                         "eventType": "downloadFailed",
+                                         "data": {"message": "Download client failed"}})  # fmt: skip
+                    # Lidarr's failed-download handling blocklists and searches again.
+                    self.clock.after(self.delays["grab"], lambda a=album["id"]: self._grab(a))
+                payloads.append({"quality": "FLAC", "qualityVersion": 1,
+                                 "downloadClient": "qBittorrent", "downloadId": download_id,
+                                 "releaseTitle": records[0]["title"],
+                                 "eventType": "DownloadFailure", "instanceName": "Lidarr",
+                                 "applicationUrl": ""})  # fmt: skip
             else:
-                album["statistics"]["trackFileCount"] = album["statistics"]["trackCount"]
-                self.history.append({"downloadId": download_id, "albumId": album_id,
-                                     "eventType": "downloadImported"})  # fmt: skip
-                payload = self._album_payload(album, "Download", download_id)
-        self._send(payload)
+                for album in albums:  # one Download per album of the release
+                    album["statistics"]["trackFileCount"] = album["statistics"]["trackCount"]
+                    self.history.append({"downloadId": download_id, "albumId": album["id"],
+                                         "eventType": "downloadImported"})  # fmt: skip
+                    payloads.append(self._album_payload(album, "Download", download_id))
+        for payload in payloads:
+            self._send(payload)
+
+    def _webhook_album(self, album: dict) -> dict:
+        return {"id": album["id"], "mbId": album["foreignAlbumId"], "title": album["title"]}
 
     def _album_payload(self, album: dict, event_type: str, download_id: str) -> dict:
         entry = self.catalogue[album["foreignAlbumId"]]
         artist = {"id": album["artistId"], "name": entry["artist"], "mbId": entry["artistMbid"]}
-        webhook_album = {"id": album["id"], "mbId": album["foreignAlbumId"],
-                         "title": album["title"]}  # fmt: skip
+        webhook_album = self._webhook_album(album)
         payload = {"artist": artist, "downloadClient": "qBittorrent",
                    "downloadClientType": "qBittorrent", "downloadId": download_id,
                    "eventType": event_type, "instanceName": "Lidarr", "applicationUrl": ""}  # fmt: skip

@@ -29,6 +29,7 @@ class SlskdSimulator(Simulator):
         self.searches: dict[str, dict] = {}
         self.transfers: list[dict] = []
         self.search_starts = 0
+        self.busy_answers = 0  # the next N search starts are answered 429, as a busy slskd does
         self.route("GET", "/api/v0/application", self.application)
         self.route("POST", "/api/v0/searches", self.search_start)
         self.route("GET", r"/api/v0/searches/([^/]+)", self.search_get)
@@ -68,6 +69,9 @@ class SlskdSimulator(Simulator):
     def search_start(self, query: dict, body: Any) -> tuple[int, Any]:
         if not body or not str(body.get("searchText", "")).strip():
             return 400, "SearchText may not be empty"
+        if self.busy_answers > 0:
+            self.busy_answers -= 1
+            return 429, "Another search is being started"
         search_id = body.get("id") or str(uuid.uuid4())
         if search_id in self.searches:
             return 400, f"A search with ID {search_id} already exists"
