@@ -32,7 +32,7 @@ from tests.conftest import run_manage  # noqa: E402
 from tests.servers import Web, Worker, wait_for  # noqa: E402
 
 REDIS = "redis://127.0.0.1:6379/12"  # a database of its own: flushed between phases
-GRAB = json.loads((ROOT.parent / "shared/fixtures/lidarr/Grab.json").read_text())
+GRAB = json.loads((ROOT / "tests/fixtures/lidarr/Grab.json").read_text())
 
 
 def body(n: int) -> bytes:

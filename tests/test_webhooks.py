@@ -23,7 +23,8 @@ from webhooks import handlers, services
 from webhooks.auth import basic_header
 from webhooks.models import LidarrHealthIssue, WebhookEvent
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "lidarr"
+# Lidarr webhook bodies, copied from ../shared/fixtures/lidarr (see the README there).
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "lidarr"
 URL = "/api/webhooks/lidarr"
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,6 +34,7 @@ def fixture(name: str) -> dict:
 
 
 ALL_FIXTURES = sorted(path.stem for path in FIXTURES.glob("*.json"))
+assert ALL_FIXTURES, f"no Lidarr fixtures in {FIXTURES}"
 
 
 @pytest.fixture(autouse=True)

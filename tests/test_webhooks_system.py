@@ -18,8 +18,10 @@ from tests.simulators.lidarr import WebhookConnection
 
 pytestmark = pytest.mark.subprocess
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "lidarr"
+# Lidarr webhook bodies, copied from ../shared/fixtures/lidarr (see the README there).
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "lidarr"
 ALL_FIXTURES = sorted(path.stem for path in FIXTURES.glob("*.json"))
+assert ALL_FIXTURES, f"no Lidarr fixtures in {FIXTURES}"
 HOOK = "/api/webhooks/lidarr"
 
 STATUS_COUNTS = """
