@@ -36,6 +36,7 @@ from downloads.models import DownloadJob, JobStatus
 from kima.clients.base import IntegrationError
 from kima.clients.lidarr import LidarrClient
 from kima.clients.slskd import FINAL_FAILURES, SUCCEEDED, SlskdClient, has_flag
+from kima.db import JSONMerge
 from kima.locks import Lock
 from settings_app import services as settings_service
 
@@ -85,24 +86,27 @@ def admit(job: DownloadJob, source: str) -> bool:
             return services.start(job, source)
 
 
-def source_failed(job: DownloadJob, reason: str) -> None:
-    """The current source gave up on `job`: the next planned source, or exhausted."""
-    metadata = dict(job.metadata or {})
+def source_failed(job: DownloadJob, reason: str, publish: bool = True) -> bool:
+    """The current source gave up on `job`: the next planned source (True; its attempt
+    is published unless `publish` is False), or exhausted (False)."""
+    metadata = job.metadata or {}
     tried = [*metadata.get("sourcesTried", []), metadata.get("currentSource")]
     remaining = [s for s in metadata.get("sources", []) if s not in tried]
     if not remaining:
         services.exhaust(job, f"Gave up after {job.attempts} failed attempts: {reason}")
-        return
-    metadata.update(currentSource=remaining[0], sourcesTried=tried, lastError=reason,
-                    statusText=f"Falling back to {remaining[0]}: {reason}"[:300])  # fmt: skip
-    services.active_jobs().filter(pk=job.pk).update(metadata=metadata, lidarr_ref=None,
-                                                    updated_at=timezone.now())  # fmt: skip
+        return False
+    services.update_active(job, {
+        "currentSource": remaining[0], "sourcesTried": tried, "lastError": reason,
+        "statusText": f"Falling back to {remaining[0]}: {reason}"[:300], **_NO_SEARCH,
+    }, lidarr_ref=None)  # fmt: skip
     if LIDARR in tried and job.lidarr_album_id:
         from downloads.tasks import leave_lidarr as leave_lidarr_task
         from kima.tasks import publish_on_commit
 
         publish_on_commit(leave_lidarr_task, job.lidarr_album_id)
-    _publish_acquire(job.pk)
+    if publish:
+        _publish_acquire(job.pk)
+    return True
 
 
 def leave_lidarr(album_id: int) -> None:
@@ -124,9 +128,10 @@ def _publish_acquire(job_id: str) -> None:
 
 
 def retry_later(job: DownloadJob, reason: str, seconds: int = 60) -> None:
-    metadata = {**(job.metadata or {}), "retryAt": (timezone.now() + timedelta(seconds=seconds))
-                .isoformat(), "statusText": f"Waiting: {reason}"[:300]}  # fmt: skip
-    services.active_jobs().filter(pk=job.pk).update(metadata=metadata, updated_at=timezone.now())
+    """The dispatcher offers the job again once `retryAt` has passed."""
+    services.update_active(
+        job, {"retryAt": _soon(seconds), "statusText": f"Waiting: {reason}"[:300]}
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -135,38 +140,66 @@ def retry_later(job: DownloadJob, reason: str, seconds: int = 60) -> None:
 
 
 def acquire(job_id: str) -> str:
-    """Move one job forward. Safe to run twice: each step checks the job's state."""
+    """Move one job forward. Safe to run twice: each step checks the job's state, and
+    two runs of one job never overlap (the dispatcher and a finishing job may both have
+    offered it; the loser returns at once)."""
+    running = Lock(f"downloads:acquire:{job_id}", ttl=ACQUIRE_LOCK_SECONDS)
+    if not running.acquire():
+        # The other run may be finishing just as this offer came (a webhook moved the
+        # job on meanwhile): the dispatcher looks at it again shortly.
+        DownloadJob.objects.filter(pk=job_id, status=JobStatus.PROCESSING).update(
+            metadata=JSONMerge("metadata", {"retryAt": _soon(RETRY_BUSY_SECONDS)}))  # fmt: skip
+        return "already running elsewhere"
+    try:
+        outcome, next_source = _acquire(job_id)
+    finally:
+        running.release()
+    if next_source:  # published only now, or it would find this run's lock still held
+        _publish_acquire(job_id)
+    return outcome
+
+
+# The task's hard time limit: a run killed with its process frees the lock then at the
+# latest (the database locks used without Redis are freed at once).
+ACQUIRE_LOCK_SECONDS = 3600
+RETRY_BUSY_SECONDS = 5
+
+
+def _soon(seconds: float) -> str:
+    return (timezone.now() + timedelta(seconds=seconds)).isoformat()
+
+
+def _acquire(job_id: str) -> tuple[str, bool]:
+    """(what happened, whether the job moved on to its next source)."""
     job = DownloadJob.objects.filter(pk=job_id).first()
     if job is None:
-        return "gone"
+        return "gone", False
     current = settings_service.effective()
     if job.status == JobStatus.PENDING:
         sources = plan(current, bool(job.target_mbid))
         if not sources:
             services.fail(job, "No download source is configured (set up slskd or Lidarr)")
-            return "no source"
-        services.active_jobs().filter(pk=job.pk).update(
-            metadata={**(job.metadata or {}), "sources": sources, "sourcesTried": []}
-        )
-        job.refresh_from_db()
+            return "no source", False
+        services.update_active(job, {"sources": sources, "sourcesTried": []})
         if not admit(job, sources[0]):
-            return "waiting for a free slot"
+            return "waiting for a free slot", False
         job.refresh_from_db()
     if job.status != JobStatus.PROCESSING:
-        return f"nothing to do ({job.status})"
+        return f"nothing to do ({job.status})", False
+    if (job.metadata or {}).get("retryAt"):  # this is the retry: no other one is due
+        services.update_active(job, {"retryAt": None})
     source = (job.metadata or {}).get("currentSource")
     try:
         if source == LIDARR:
-            return hand_to_lidarr(job, current)
-        return download_from_soulseek(job, current)
+            return hand_to_lidarr(job, current), False
+        return download_from_soulseek(job, current), False
     except SourceUnavailable as error:
         retry_later(job, str(error))
-        return f"retry later: {error}"
+        return f"retry later: {error}", False
     except SourceFailed as error:
         job.refresh_from_db()
-        if job.status == JobStatus.PROCESSING:
-            source_failed(job, str(error))
-        return f"source failed: {error}"
+        moved_on = job.status == JobStatus.PROCESSING and source_failed(job, str(error), False)
+        return f"source failed: {error}", moved_on
 
 
 # ---------------------------------------------------------------------------
@@ -184,41 +217,59 @@ def _translate(error: IntegrationError) -> Exception:
     return SourceFailed(error.message)
 
 
+# Forgets the Lidarr search of an earlier hand-over (a fallback back to Lidarr searches anew).
+_NO_SEARCH = {"lidarrSearchCommand": None, "lidarrSearchDone": None}
+
+
 def hand_to_lidarr(job: DownloadJob, current: settings_service.EffectiveSettings) -> str:
     """Add or find the artist, monitor exactly this album and search for it. The Grab and
-    Download webhooks (matched by Lidarr's album id and the MBID) do the rest."""
-    if job.lidarr_album_id:
+    Download webhooks (matched by Lidarr's album id and the MBID) do the rest.
+
+    Each step is recorded on the job when it is done, so a run cut short by an outage
+    resumes at the step that failed: the album (`lidarrAlbumId`), the search command
+    (`lidarrSearchCommand`), its outcome (`lidarrSearchDone`)."""
+    metadata = job.metadata or {}
+    if job.lidarr_ref or metadata.get("lidarrSearchDone"):
         return "already with Lidarr"
     try:
         with _lidarr(current) as lidarr:
-            album_id, artist_mbid = _library_album(lidarr, job.target_mbid, current)
-            lidarr.monitor_albums([album_id])
-            job.metadata = {**(job.metadata or {}), "lidarrMbid": job.target_mbid,
-                            "retryAt": None, "statusText": "Searching in Lidarr"}  # fmt: skip
-            job.lidarr_album_id = album_id
-            services.active_jobs().filter(pk=job.pk).update(
-                lidarr_album_id=album_id, artist_mbid=artist_mbid, metadata=job.metadata,
-                updated_at=timezone.now())  # fmt: skip
-            command = lidarr.command("AlbumSearch", albumIds=[album_id])
-            outcome = _wait_for_command(lidarr, command)
+            if not job.lidarr_album_id:
+                album_id, artist_mbid = _library_album(lidarr, job.target_mbid, current)
+                lidarr.monitor_albums([album_id])
+                services.update_active(job, {"lidarrMbid": job.target_mbid,
+                                             "statusText": "Searching in Lidarr"},
+                                       lidarr_album_id=album_id, artist_mbid=artist_mbid)  # fmt: skip
+            command_id = metadata.get("lidarrSearchCommand")
+            if command_id is None:
+                command_id = lidarr.command("AlbumSearch", albumIds=[job.lidarr_album_id])["id"]
+                services.update_active(job, {"lidarrSearchCommand": command_id})
+            outcome = _wait_for_command(lidarr, command_id)
     except IntegrationError as error:
         raise _translate(error) from error
+    services.update_active(job, {"lidarrSearchDone": True})
     if NO_REPORTS.search(outcome):
         raise SourceFailed("No releases available: Lidarr's indexers found nothing")
-    return f"searching in Lidarr (album {album_id})"
+    return f"searching in Lidarr (album {job.lidarr_album_id})"
 
 
 NO_REPORTS = re.compile(r"\b0 reports?\b", re.IGNORECASE)
 
 
-def _wait_for_command(lidarr: LidarrClient, command: dict) -> str:
-    """The command's final message, or "" if it is still running after the wait (Lidarr
-    may then still be searching: the Grab webhook or the stale check decides)."""
+def _wait_for_command(lidarr: LidarrClient, command_id: int) -> str:
+    """The command's final message, or "" if it is still running after the wait or
+    Lidarr no longer knows it (it forgets old commands): Lidarr may still be searching,
+    and the Grab webhook or the stale check decides."""
     deadline = time.monotonic() + settings.LIDARR_COMMAND_WAIT_SECONDS
-    status = command or {}
+    status: dict = {}
     while status.get("status") in (None, "queued", "started") and time.monotonic() < deadline:
-        time.sleep(0.5)
-        status = lidarr.command_status(command["id"])
+        try:
+            status = lidarr.command_status(command_id)
+        except IntegrationError as error:
+            if error.status != 404:
+                raise
+            return ""
+        if status.get("status") in ("queued", "started"):
+            time.sleep(0.5)
     return str(status.get("message") or "") if status.get("status") == "completed" else ""
 
 
@@ -310,10 +361,7 @@ def _expected_tracks(job: DownloadJob, current: Any) -> int | None:
     titles = [] if expected else _track_titles(job.target_mbid)
     expected = expected or len(titles) or None
     if expected:
-        job.metadata = {**metadata, "tracksExpected": expected, "trackTitles": titles or None}
-        services.active_jobs().filter(pk=job.pk).update(
-            metadata=job.metadata
-        )  # later writes start from it
+        services.update_active(job, {"tracksExpected": expected, "trackTitles": titles or None})
     return expected
 
 
@@ -361,8 +409,8 @@ def _download_folder(slskd: SlskdClient, job: DownloadJob, folder: soulseek.Fold
     wanted = {f["filename"] for f in folder.files}
     needed = math.ceil(settings.SOULSEEK_SUCCESS_SHARE * (expected or len(wanted)))
     deadline = time.monotonic() + settings.SLSKD_TRANSFER_SECONDS
-    services.active_jobs().filter(pk=job.pk).update(metadata={
-        **(job.metadata or {}), "slskdDestination": destination, "slskdUser": folder.username,
+    services.update_active(job, {
+        "slskdDestination": destination, "slskdUser": folder.username,
         "statusText": f"Downloading {len(wanted)} file(s) from {folder.username}"})  # fmt: skip
     while time.monotonic() < deadline:
         transfers = [t for t in slskd.transfers(folder.username) if t.get("filename") in wanted]

@@ -31,6 +31,7 @@ from downloads.models import (
     JobType,
     Notification,
 )
+from kima.db import JSONMerge
 
 logger = logging.getLogger(__name__)
 
@@ -79,10 +80,30 @@ def _now_iso() -> str:
     return timezone.now().isoformat()
 
 
-def _with_metadata(job: DownloadJob, **values: Any) -> dict:
-    metadata = dict(job.metadata or {})
-    metadata.update({k: v for k, v in values.items() if v is not None})
-    return metadata
+def _present(**values: Any) -> dict[str, Any]:
+    """Metadata changes that only set keys (a None would remove the key)."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def update_active(job: DownloadJob, changes: dict[str, Any], **fields: Any) -> bool:
+    """Merge `changes` into an active job's metadata (None removes a key) and set
+    `fields`, in one UPDATE that other writers' keys survive. False if the job is no
+    longer active. `job` is updated in memory as well."""
+    updated = (
+        active_jobs()
+        .filter(pk=job.pk)
+        .update(metadata=JSONMerge("metadata", changes), updated_at=timezone.now(), **fields)
+    )
+    if updated:
+        _merge_in_memory(job, changes, fields)
+    return bool(updated)
+
+
+def _merge_in_memory(job: DownloadJob, changes: dict[str, Any], fields: dict[str, Any]) -> None:
+    metadata = {**(job.metadata or {}), **changes}
+    job.metadata = {key: value for key, value in metadata.items() if value is not None}
+    for name, value in fields.items():
+        setattr(job, name, value)
 
 
 def progress_percent(job: DownloadJob) -> int | None:
@@ -180,7 +201,7 @@ def retry(job: DownloadJob) -> DownloadJob:
         ))  # fmt: skip
         DownloadJob.objects.filter(pk=new_job.pk).update(
             artist_mbid=job.artist_mbid,
-            metadata={**(new_job.metadata or {}), "retryOf": job.pk},
+            metadata=JSONMerge("metadata", {"retryOf": job.pk}),
         )
     new_job.refresh_from_db()
     return new_job
@@ -191,13 +212,14 @@ def retry(job: DownloadJob) -> DownloadJob:
 # ---------------------------------------------------------------------------
 
 
-def transition(job: DownloadJob, status: str, status_text: str, **fields: Any) -> bool:
+def transition(job: DownloadJob, status: str, status_text: str,
+               changes: dict[str, Any] | None = None, **fields: Any) -> bool:  # fmt: skip
     """Move `job` to `status` if its current state allows it; False if it did not.
-    Metadata passed in `fields["metadata"]` replaces the job's; `stateSince` and
-    `statusText` are added."""
+    `changes` are merged into the job's metadata (see `update_active`), with
+    `statusText` and `stateSince`."""
     now = timezone.now()
-    metadata = {**(fields.pop("metadata", None) or job.metadata or {}),
-                "statusText": status_text, "stateSince": now.isoformat()}  # fmt: skip
+    metadata = JSONMerge("metadata", {**(changes or {}), "statusText": status_text,
+                                      "stateSince": now.isoformat()})  # fmt: skip
     if status in FINISHED_STATUSES:
         fields.setdefault("completed_at", now)
     if status == JobStatus.PROCESSING:
@@ -207,8 +229,8 @@ def transition(job: DownloadJob, status: str, status_text: str, **fields: Any) -
     )
     if not updated:
         return False
+    job.refresh_from_db()
     if status in FINISHED_STATUSES:
-        job.refresh_from_db()
         _after_finish(job)
     return True
 
@@ -239,24 +261,23 @@ def _notify(job: DownloadJob) -> None:
                                           "error": job.error})  # fmt: skip
 
 
-def start(job: DownloadJob, source: str) -> bool:
-    metadata = _with_metadata(job, currentSource=source)
-    return transition(job, JobStatus.PROCESSING, f"Searching via {source}", metadata=metadata)
+def start(job: DownloadJob, source: str, **metadata: Any) -> bool:
+    return transition(job, JobStatus.PROCESSING, f"Searching via {source}",
+                      _present(currentSource=source, **metadata))  # fmt: skip
 
 
 def complete(job: DownloadJob, **metadata: Any) -> bool:
-    return transition(job, JobStatus.COMPLETED, "Downloaded", error=None,
-                      metadata=_with_metadata(job, **metadata))  # fmt: skip
+    return transition(job, JobStatus.COMPLETED, "Downloaded", _present(**metadata), error=None)
 
 
 def fail(job: DownloadJob, reason: str, **metadata: Any) -> bool:
-    return transition(job, JobStatus.FAILED, f"Failed: {reason}"[:300], error=reason,
-                      metadata=_with_metadata(job, failedAt=_now_iso(), **metadata))  # fmt: skip
+    return transition(job, JobStatus.FAILED, f"Failed: {reason}"[:300],
+                      _present(failedAt=_now_iso(), **metadata), error=reason)  # fmt: skip
 
 
 def exhaust(job: DownloadJob, reason: str, **metadata: Any) -> bool:
-    return transition(job, JobStatus.EXHAUSTED, "No sources left", error=reason,
-                      metadata=_with_metadata(job, failedAt=_now_iso(), **metadata))  # fmt: skip
+    return transition(job, JobStatus.EXHAUSTED, "No sources left",
+                      _present(failedAt=_now_iso(), **metadata), error=reason)  # fmt: skip
 
 
 def cancel(job: DownloadJob, reason: str = CANCELLED) -> None:
@@ -277,12 +298,13 @@ def record_attempt(job: DownloadJob, tried: str, reason: str, retry_limit: int,
     source = source or (job.metadata or {}).get("currentSource") or "unknown"
     per_source = dict((job.metadata or {}).get("sourceAttempts") or {})
     per_source[source] = per_source.get(source, 0) + 1
-    metadata = _with_metadata(job, lastError=reason, lastFailureAt=_now_iso(),
-                              sourceAttempts=per_source,
-                              statusText=f"{source.capitalize()} attempt {per_source[source]} "
-                              f"failed: {reason}"[:300])  # fmt: skip
+    changes = {"lastError": reason, "lastFailureAt": _now_iso(), "sourceAttempts": per_source,
+               "statusText": f"{source.capitalize()} attempt {per_source[source]} "
+               f"failed: {reason}"[:300]}  # fmt: skip
+    # Conditional on the attempt count read above: of two concurrent reports one wins.
     updated = active_jobs().filter(pk=job.pk, attempts=job.attempts).update(
-        attempts=attempts, tried_releases=[*tried_list, tried], error=reason, metadata=metadata,
+        attempts=attempts, tried_releases=[*tried_list, tried], error=reason,
+        metadata=JSONMerge("metadata", changes),
         lidarr_ref=None if job.lidarr_ref == tried else job.lidarr_ref, updated_at=timezone.now(),
     )  # fmt: skip
     if not updated:
@@ -300,10 +322,9 @@ def source_attempts(job: DownloadJob, source: str) -> int:
 def record_progress(job: DownloadJob, tracks_done: int | None = None,
                     tracks_total: int | None = None, bytes_done: int | None = None,
                     bytes_total: int | None = None) -> None:  # fmt: skip
-    metadata = _with_metadata(job, tracksDone=tracks_done, tracksTotal=tracks_total,
-                              bytesDone=bytes_done, bytesTotal=bytes_total,
-                              progressAt=_now_iso())  # fmt: skip
-    active_jobs().filter(pk=job.pk).update(metadata=metadata, updated_at=timezone.now())
+    update_active(job, _present(tracksDone=tracks_done, tracksTotal=tracks_total,
+                                bytesDone=bytes_done, bytesTotal=bytes_total,
+                                progressAt=_now_iso()))  # fmt: skip
 
 
 def clear(job: DownloadJob) -> None:
@@ -365,22 +386,19 @@ def link_grab(download_id: str, album: AlbumRef, release_title: str | None) -> l
         if job.lidarr_ref == download_id:
             linked.append(job.id)  # already linked: a replay
             continue
-        metadata = _with_metadata(job, downloadId=download_id, grabbedAt=_now_iso(),
-                                  currentSource="lidarr", releaseTitle=release_title,
-                                  lidarrMbid=album.mbid)  # fmt: skip
+        changes = _present(downloadId=download_id, grabbedAt=_now_iso(), currentSource="lidarr",
+                           releaseTitle=release_title, lidarrMbid=album.mbid)  # fmt: skip
         if job.lidarr_ref:  # an earlier release failed; Lidarr picked another one
-            previous = list(metadata.get("previousDownloadIds") or [])
-            metadata["previousDownloadIds"] = [*previous, job.lidarr_ref]
+            previous = list((job.metadata or {}).get("previousDownloadIds") or [])
+            changes["previousDownloadIds"] = [*previous, job.lidarr_ref]
         fields = {"lidarr_ref": download_id, "target_mbid": job.target_mbid or album.mbid,
                   "lidarr_album_id": album.lidarr_id if album.lidarr_id is not None
                   else job.lidarr_album_id}  # fmt: skip
         text = f"Downloading via Lidarr: {release_title or download_id}"[:300]
         if job.status == JobStatus.PENDING:
-            moved = transition(job, JobStatus.PROCESSING, text, metadata=metadata, **fields)
+            moved = transition(job, JobStatus.PROCESSING, text, changes, **fields)
         else:
-            metadata.update(statusText=text)
-            moved = bool(active_jobs().filter(pk=job.pk).update(
-                metadata=metadata, updated_at=timezone.now(), **fields))  # fmt: skip
+            moved = update_active(job, {**changes, "statusText": text}, **fields)
         if moved:
             linked.append(job.id)
     return linked
@@ -405,12 +423,12 @@ def complete_import(download_id: str | None, album: AlbumRef, is_upgrade: bool,
             return finished, True
     completed = []
     for job in candidates:
-        metadata = _with_metadata(job, downloadId=download_id, importedAt=_now_iso(),
-                                  tracksImported=track_count, isUpgrade=is_upgrade or None)  # fmt: skip
+        changes = _present(downloadId=download_id, importedAt=_now_iso(),
+                           tracksImported=track_count, isUpgrade=is_upgrade or None)  # fmt: skip
         fields = {"lidarr_ref": download_id or job.lidarr_ref,
                   "lidarr_album_id": job.lidarr_album_id or album.lidarr_id}  # fmt: skip
-        if transition(job, JobStatus.COMPLETED, "Imported by Lidarr", error=None,
-                      metadata=metadata, **fields):  # fmt: skip
+        if transition(job, JobStatus.COMPLETED, "Imported by Lidarr", changes, error=None,
+                      **fields):  # fmt: skip
             completed.append(job.id)
     return completed, False
 

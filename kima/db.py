@@ -67,6 +67,38 @@ class EmptyTextArray(Func):
         return "ARRAY[]::text[]", []
 
 
+class JSONMerge(Func):
+    """`column` with `changes` merged into it by the database: keys are set, a None value
+    removes the key. Use in `.update(metadata=JSONMerge("metadata", {...}))`: writers of
+    different keys (a webhook linking a release, a worker reporting progress) never undo
+    each other, which a read-modify-write of the whole document would.
+
+    PostgreSQL: `(coalesce(col, '{}') - removed) || set` on jsonb. SQLite: `json_patch`
+    (RFC 7396, which also treats null as "remove"). Values are replaced whole at the top
+    level on PostgreSQL; callers pass complete values for nested keys."""
+
+    output_field = models.JSONField()
+
+    def __init__(self, column: str, changes: dict[str, Any]) -> None:
+        self.changes = dict(changes)
+        super().__init__(models.F(column))
+
+    def _column(self, compiler, connection) -> tuple[str, list]:  # noqa: ANN001
+        sql, params = compiler.compile(self.source_expressions[0])
+        return sql, list(params)
+
+    def as_sql(self, compiler, connection, **extra_context):  # noqa: ANN001
+        column, params = self._column(compiler, connection)
+        return f"json_patch(COALESCE({column}, '{{}}'), %s)", [*params, json.dumps(self.changes)]
+
+    def as_postgresql(self, compiler, connection, **extra_context):  # noqa: ANN001
+        column, params = self._column(compiler, connection)
+        kept = {key: value for key, value in self.changes.items() if value is not None}
+        removed = [key for key, value in self.changes.items() if value is None]
+        sql = f"((COALESCE({column}, '{{}}'::jsonb) - %s::text[]) || %s::jsonb)"
+        return sql, [*params, removed, json.dumps(kept)]
+
+
 class UniqueTextField(models.TextField):
     """A text column whose unique index is named in Meta, as Kima's are.
 

@@ -11,6 +11,7 @@ from accounts.models import User
 from downloads import acquisition, services, soulseek, soulseek_cache
 from downloads.models import DownloadJob
 from kima.clients.musicbrainz import MusicBrainzClient
+from kima.locks import Lock
 from settings_app import services as settings_service
 from tests.simulators.lidarr import LidarrSimulator
 from tests.simulators.musicbrainz import MusicBrainzSimulator
@@ -244,6 +245,45 @@ def test_an_unreachable_source_never_fails_a_job(lidarr):
     assert job.status == "processing" and job.metadata["retryAt"]
     lidarr.come_back()
     assert "searching in Lidarr" in acquisition.acquire(job.pk)
+
+
+def test_lidarr_failing_between_monitor_and_search_still_gets_the_search(lidarr):
+    use_lidarr(lidarr, download_source="lidarr")
+    lidarr.fail_next("POST", "/api/v1/command")  # the album is monitored, the search fails
+    job = request()
+    assert acquisition.acquire(job.pk).startswith("retry later")
+    job.refresh_from_db()
+    assert job.lidarr_album_id and job.metadata["retryAt"]
+    assert "searching in Lidarr" in acquisition.acquire(job.pk)  # the retry sends the search
+    job.refresh_from_db()
+    assert [c["name"] for c in lidarr.commands] == ["AlbumSearch"]
+    assert "retryAt" not in job.metadata  # the dispatcher stops offering it
+    assert acquisition.acquire(job.pk) == "already with Lidarr"  # and a third run adds nothing
+    assert len(lidarr.commands) == 1
+
+
+def test_a_lost_search_outcome_is_asked_for_again(lidarr, slskd, tmp_path):
+    use_slskd(slskd, tmp_path)
+    use_lidarr(lidarr, download_source="lidarr", primary_failure_fallback="soulseek")
+    lidarr.unavailable.add("rg-1")
+    lidarr.fail_next("GET", "/api/v1/command/")  # the outcome poll fails once
+    job = request()
+    acquisition.acquire(job.pk)
+    job.refresh_from_db()
+    assert job.metadata["currentSource"] == "lidarr" and job.metadata["retryAt"]
+    acquisition.acquire(job.pk)  # polls the same command ("0 reports") and falls back
+    job.refresh_from_db()
+    assert job.metadata["currentSource"] == "soulseek"
+    assert len(lidarr.commands) == 1
+
+
+def test_two_runs_of_one_job_never_work_on_it_at_the_same_time(slskd, tmp_path):
+    use_slskd(slskd, tmp_path)
+    slskd.share("peer", "@@p\\Radiohead\\OK Computer", TRACKS)
+    job = request()
+    with Lock(f"downloads:acquire:{job.pk}"):  # another worker is on it
+        assert acquisition.acquire(job.pk) == "already running elsewhere"
+    assert "downloaded" in acquisition.acquire(job.pk)
 
 
 def test_no_source_configured_is_a_clear_failure():

@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 
 from accounts.models import Role, User
 from downloads.models import DiscoveryBatch, DownloadJob
-from kima.db import new_cuid
+from kima.db import JSONMerge, new_cuid
 from settings_app.models import SystemSettings
 from tests.kima_legacy import node_bcrypt
 
@@ -161,3 +161,25 @@ def test_a_plain_user_cannot_open_the_admin(client):
     response = client.post("/admin/login/?next=/admin/", {"username": "u", "password": "pw-user"})
     assert response.status_code == 200
     assert client.get("/admin/").status_code == 302
+
+
+def test_metadata_changes_merge_in_the_database():
+    job = make_job(make_user(), metadata={"artistName": "Radiohead", "retryAt": "soon",
+                                          "sourceAttempts": {"lidarr": 1}})  # fmt: skip
+    stale_copy = DownloadJob.objects.get(pk=job.pk)
+    # Two writers that each read the job before the other wrote: both keys survive.
+    DownloadJob.objects.filter(pk=job.pk).update(metadata=JSONMerge("metadata", {"a": 1}))
+    DownloadJob.objects.filter(pk=stale_copy.pk).update(
+        metadata=JSONMerge("metadata", {"b": [1, 2], "retryAt": None,
+                                        "sourceAttempts": {"lidarr": 1, "soulseek": 2}}))  # fmt: skip
+    job.refresh_from_db()
+    assert job.metadata == {"artistName": "Radiohead", "a": 1, "b": [1, 2],
+                            "sourceAttempts": {"lidarr": 1, "soulseek": 2}}  # fmt: skip
+
+
+def test_metadata_merge_starts_from_an_empty_document():
+    job = make_job(make_user(), metadata=None)
+    DownloadJob.objects.filter(pk=job.pk).update(
+        metadata=JSONMerge("metadata", {"statusText": "it's \"quoted\"", "gone": None}))  # fmt: skip
+    job.refresh_from_db()
+    assert job.metadata == {"statusText": 'it\'s "quoted"'}

@@ -32,6 +32,7 @@ class Simulator:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.down = False
         self._chaos = random.Random(11)
+        self._failing: dict[tuple[str, str], int] = {}
 
     def _listen(self, port: int) -> ThreadingHTTPServer:
         server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
@@ -51,6 +52,21 @@ class Simulator:
 
     def stop(self) -> None:
         self.go_down()
+
+    def fail_next(self, method: str, path: str, times: int = 1) -> None:
+        """Answer the next `times` requests to `method path` (`path` may end in "/" to
+        match every path under it) with 503, as a Lidarr going down between two calls
+        of one step would look to the caller."""
+        with self.lock:
+            self._failing[(method, path)] = times
+
+    def _fails_now(self, method: str, path: str) -> bool:
+        for (failing_method, failing_path), left in self._failing.items():
+            under = failing_path.endswith("/") and path.startswith(failing_path)
+            if left and failing_method == method and (path == failing_path or under):
+                self._failing[(failing_method, failing_path)] = left - 1
+                return True
+        return False
 
     def go_down(self) -> None:
         """Stop listening (connections are refused), as a stopped container would."""
@@ -76,6 +92,7 @@ class Simulator:
         with self.lock:
             self.requests.append((method, parts.path))
             overloaded = self.error_rate and self._chaos.random() < self.error_rate
+            overloaded = overloaded or self._fails_now(method, parts.path)
         if overloaded:
             return 503, {"message": "Service Unavailable"}
         if not self.authorized(headers, query):

@@ -145,7 +145,7 @@ class LidarrSimulator(Simulator):
             record.update(status="completed", message=f"{found} reports downloaded.")
         elif body.get("name") != "DownloadedAlbumsScan":
             return 500, {"message": f"Unknown command {body.get('name')}"}
-        return 201, record
+        return 201, {**record, "status": "queued"}  # as Lidarr answers: the outcome comes later
 
     def command_get(self, query: dict, body: Any, command_id: str) -> tuple[int, Any]:
         record = next((c for c in self.commands if c["id"] == int(command_id)), None)
