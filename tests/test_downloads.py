@@ -3,7 +3,6 @@ database guard, notifications, discovery batches, stale jobs, retention, admin."
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -17,6 +16,7 @@ from accounts.models import ApiKey, User
 from downloads import batches, services, stale
 from downloads.models import DiscoveryBatch, DownloadJob, Notification
 from settings_app import services as settings_service
+from tests.concurrency import all_at_once
 from tests.simulators.lidarr import LidarrSimulator
 
 pytestmark = pytest.mark.django_db
@@ -79,25 +79,12 @@ def test_requesting_an_album_is_idempotent_per_user_album_and_batch(alice, bob):
 def test_concurrent_identical_requests_create_exactly_one_job(alice):
     if connection.vendor != "postgresql":
         pytest.skip("concurrent writers need PostgreSQL; SQLite serialises them")
-    results, errors = [], []
-    barrier = threading.Barrier(30)
 
-    def request() -> None:
-        try:
-            barrier.wait()
-            response = api_for(alice).post("/api/downloads", ALBUM, format="json")
-            results.append((response.status_code, response.json()["id"]))
-        except Exception as error:  # noqa: BLE001 - collected and asserted below
-            errors.append(error)
-        finally:
-            connection.close()
+    def request(_: int) -> tuple[int, str]:
+        response = api_for(alice).post("/api/downloads", ALBUM, format="json")
+        return response.status_code, response.json()["id"]
 
-    threads = [threading.Thread(target=request) for _ in range(30)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    results = all_at_once(request, 30)
     assert DownloadJob.objects.count() == 1
     assert sorted(code for code, _ in results) == [200] * 29 + [201]
     assert {job_id for _, job_id in results} == {DownloadJob.objects.get().pk}
@@ -333,20 +320,13 @@ def test_concurrent_finishes_keep_batch_counts_exact_and_complete_it_once(alice,
     monkeypatch.setattr(services, "_acquire_soon", lambda job: None)
     albums = [{"mbid": f"m{n}", "subject": f"Album {n}"} for n in range(24)]
     created = batches.create(alice, albums)
-    barrier = threading.Barrier(len(created.jobs))
 
-    def finish(job: DownloadJob, n: int) -> None:
-        barrier.wait()
+    def finish(n: int) -> None:
         with transaction.atomic():
+            job = created.jobs[n]
             services.complete(job) if n % 3 else services.fail(job, "nothing found")
-        connection.close()
 
-    threads = [threading.Thread(target=finish, args=(job, n))
-               for n, job in enumerate(created.jobs)]  # fmt: skip
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    all_at_once(finish, len(created.jobs))
     batch = DiscoveryBatch.objects.get(pk=created.batch.pk)
     assert (batch.status, batch.completed_albums, batch.failed_albums) == ("completed", 16, 8)
     assert batch.completed_at is not None

@@ -162,36 +162,28 @@ def test_plan_shows_decisions_and_writes_nothing(pg_database, tmp_path):
     assert snapshot(pg_database) == before
 
 
-def test_drift_missing_settings_column_is_completed(pg_database, tmp_path, reference_schema):
-    build_legacy(pg_database, "1.5.0", 'ALTER TABLE "SystemSettings" DROP COLUMN "lastfmEnabled"')
+@pytest.mark.parametrize(
+    ("version", "drift", "reported"),
+    [
+        pytest.param(
+            "1.5.0", 'ALTER TABLE "SystemSettings" DROP COLUMN "lastfmEnabled"',
+            "[MIGRATE] completed settings_app.0002_v1_5_0_integration_columns "
+            "(partly present; to do: column SystemSettings.lastfmEnabled is missing)",
+            id="missing settings column is completed",
+        ),
+        pytest.param("1.5.0", 'DROP TABLE "WebhookEvent"', "[MIGRATE] applied webhooks.0001_initial",
+                     id="missing webhook table is created"),
+        pytest.param("1.7.12", 'DROP INDEX "DownloadJob_status_idx"',
+                     "[MIGRATE] completed downloads.0001_initial", id="missing index is created"),
+    ],
+)  # fmt: skip
+def test_drift_is_repaired(pg_database, tmp_path, reference_schema, version, drift, reported):
+    build_legacy(pg_database, version, drift)
 
     result = migrate(pg_database, tmp_path)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (
-        "[MIGRATE] completed settings_app.0002_v1_5_0_integration_columns "
-        "(partly present; to do: column SystemSettings.lastfmEnabled is missing)"
-    ) in result.stdout
-    assert differences(reference_schema, slice_snapshot(pg_database)) == []
-
-
-def test_drift_missing_webhook_table_is_created(pg_database, tmp_path, reference_schema):
-    build_legacy(pg_database, "1.5.0", 'DROP TABLE "WebhookEvent"')
-
-    result = migrate(pg_database, tmp_path)
-
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "[MIGRATE] applied webhooks.0001_initial" in result.stdout
-    assert differences(reference_schema, slice_snapshot(pg_database)) == []
-
-
-def test_drift_missing_index_is_created(pg_database, tmp_path, reference_schema):
-    build_legacy(pg_database, "1.7.12", 'DROP INDEX "DownloadJob_status_idx"')
-
-    result = migrate(pg_database, tmp_path)
-
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "[MIGRATE] completed downloads.0001_initial" in result.stdout
+    assert reported in result.stdout
     assert differences(reference_schema, slice_snapshot(pg_database)) == []
 
 

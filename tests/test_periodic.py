@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from django.db import connection
 
 from kima import redis_conn
 from kima.periodic import claim_run
+from tests.concurrency import all_at_once
 from tests.conftest import ROOT, free_port, manage_env, run_manage
 
 
@@ -22,19 +22,7 @@ from tests.conftest import ROOT, free_port, manage_env, run_manage
 def test_only_one_of_many_simultaneous_callers_claims_a_run():
     if connection.vendor != "postgresql":
         pytest.skip("concurrent writers from threads need PostgreSQL (SQLite serialises them)")
-    results: list[bool] = []
-    barrier = threading.Barrier(8)
-
-    def claim():
-        barrier.wait()
-        results.append(claim_run("tests.race", every=60))
-        connection.close()
-
-    threads = [threading.Thread(target=claim) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = all_at_once(lambda _: claim_run("tests.race", every=60), 8)
     assert sorted(results) == [False] * 7 + [True]
 
 
