@@ -224,14 +224,16 @@ def transition(job: DownloadJob, status: str, status_text: str,
         fields.setdefault("completed_at", now)
     if status == JobStatus.PROCESSING:
         fields.setdefault("started_at", job.started_at or now)
-    updated = DownloadJob.objects.filter(pk=job.pk, status__in=ALLOWED_FROM[status]).update(
-        status=status, metadata=metadata, updated_at=now, **fields
-    )
-    if not updated:
-        return False
-    job.refresh_from_db()
-    if status in FINISHED_STATUSES:
-        _after_finish(job)
+    # One transaction: a job never finishes without its notification and batch count.
+    with transaction.atomic():
+        updated = DownloadJob.objects.filter(pk=job.pk, status__in=ALLOWED_FROM[status]).update(
+            status=status, metadata=metadata, updated_at=now, **fields
+        )
+        if not updated:
+            return False
+        job.refresh_from_db()
+        if status in FINISHED_STATUSES:
+            _after_finish(job)
     return True
 
 
@@ -386,6 +388,12 @@ def link_grab(download_id: str, album: AlbumRef, release_title: str | None) -> l
         if job.lidarr_ref == download_id:
             linked.append(job.id)  # already linked: a replay
             continue
+        earlier = [
+            *(job.tried_releases or []),
+            *(job.metadata or {}).get("previousDownloadIds", []),
+        ]
+        if download_id in earlier:
+            continue  # a late or replayed Grab of a release that already failed
         changes = _present(downloadId=download_id, grabbedAt=_now_iso(), currentSource="lidarr",
                            releaseTitle=release_title, lidarrMbid=album.mbid)  # fmt: skip
         if job.lidarr_ref:  # an earlier release failed; Lidarr picked another one
@@ -410,7 +418,7 @@ def complete_import(download_id: str | None, album: AlbumRef, is_upgrade: bool,
     candidates = []
     if download_id:
         candidates = list(active_jobs().filter(lidarr_ref=download_id).select_for_update())
-        if album.lidarr_id is not None and len(candidates) > 1:
+        if album.lidarr_id is not None:  # one release may cover several albums
             candidates = [j for j in candidates if j.lidarr_album_id in (None, album.lidarr_id)]
     if not candidates:
         candidates = jobs_for_album(album)

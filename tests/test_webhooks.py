@@ -19,7 +19,7 @@ from downloads.models import DownloadJob
 from kima.tasks import wait_for_background_publishes
 from settings_app import services as settings_service
 from tests.simulators.lidarr import LidarrSimulator
-from webhooks import handlers, services
+from webhooks import handlers, services, spool
 from webhooks.auth import basic_header
 from webhooks.models import LidarrHealthIssue, WebhookEvent
 
@@ -149,6 +149,8 @@ def test_paths_and_methods(client):
         (b'{"eventType": "Grab", "x": "a\\u0000b"}', 400, "NUL"),
         (b'{"eventType": "Grab", "x": "\\ud800"}', 400, "invalid text"),
         (b'{"eventType": "Grab", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, ""),
+        (b'{"eventType": "Grab", "x": 1e999}', 400, "invalid text"),  # read as inf
+        (b'{"eventType": "Grab", "x": NaN}', 400, "not valid JSON"),
     ],
 )
 def test_bad_bodies_get_a_4xx_with_a_message_and_store_nothing(client, body, status, message):
@@ -193,6 +195,31 @@ def test_fuzzed_bodies_never_get_a_500_or_partial_rows(client):
 # ---------------------------------------------------------------------------
 
 
+def test_a_huge_download_id_is_stored_under_a_bounded_key(client):
+    grab = {**fixture("Grab"), "downloadId": "X" * 5000}
+    assert post(client, grab).status_code == 200
+    assert post(client, grab).json()["duplicate"] is True
+    assert len(WebhookEvent.objects.get().event_id) < 300
+
+
+def test_unreadable_stored_credentials_refuse_webhooks_instead_of_accepting_all(client):
+    settings_service.update({"lidarr_webhook_secret": "s3cret"})
+    # The key the secret was written with is gone (a lost or mistyped key file).
+    from settings_app.models import SystemSettings
+
+    SystemSettings.objects.update(lidarr_webhook_secret="gcm1:AAAA:BBBB")
+    settings_service.invalidate()
+    response = post(client, fixture("Grab"))
+    assert response.status_code == 503
+    assert "SETTINGS_ENCRYPTION_KEY" in response.json()["error"]
+    assert WebhookEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("value", ["²", "--1", "99999999999", True, 1.5, "12"])
+def test_ids_that_are_not_32_bit_integers_read_as_missing(value):
+    assert handlers._int(value) == (12 if value == "12" else None)
+
+
 def multi_album_grab() -> dict:
     grab = fixture("Grab")
     first = grab["albums"][0]
@@ -233,6 +260,29 @@ def test_multi_album_grab_then_one_download_per_album(client):
         assert "duplicate" not in post(client, download_for(grab, album)).json()
     assert WebhookEvent.objects.count() == 3
     assert {job.status for job in DownloadJob.objects.all()} == {"completed"}
+
+
+def test_a_download_for_another_album_of_the_release_leaves_this_job_alone(client):
+    grab = multi_album_grab()
+    second = grab["albums"][1]
+    job = make_job(lidarr_album_id=second["id"], target_mbid=second["mbId"])  # only album 2
+    post(client, grab)
+    post(client, download_for(grab, grab["albums"][0]))  # album 1 imported
+    job.refresh_from_db()
+    assert job.status == "processing"
+    post(client, download_for(grab, second))
+    job.refresh_from_db()
+    assert job.status == "completed"
+
+
+def test_a_late_grab_of_a_failed_release_does_not_relink_the_job(client):
+    album = fixture("Grab")["albums"][0]
+    job = make_job(status="processing", lidarr_album_id=album["id"], lidarr_ref="FIRST")
+    post(client, {**fixture("DownloadFailure"), "downloadId": "FIRST"})
+    post(client, {**fixture("Grab"), "downloadId": "SECOND"})  # Lidarr's next release
+    post(client, {**fixture("Grab"), "downloadId": "FIRST"})  # a late copy of the first
+    job.refresh_from_db()
+    assert job.lidarr_ref == "SECOND"
 
 
 def test_identical_bodies_without_identifiers_are_one_event_per_window(client):
@@ -431,6 +481,24 @@ def test_the_sweep_picks_up_lost_publishes_and_dead_workers_claims(client, setti
     assert statuses == {lost.pk: "processed", stale.pk: "processed", busy.pk: "processing"}
 
 
+def test_an_event_whose_worker_keeps_dying_ends_dead(settings):
+    settings.WEBHOOK_MAX_RETRIES = 3
+    event = WebhookEvent.objects.create(event_id="k", source="lidarr", event_type="Test",
+                                        payload=fixture("Test"))  # fmt: skip
+    for _ in range(3):  # claimed, then its worker is killed before finishing
+        assert services.claim(event.pk) is not None
+        WebhookEvent.objects.filter(pk=event.pk).update(
+            claimed_at=timezone.now() - timedelta(hours=1)
+        )
+    assert services.claim(event.pk) is None
+    event.refresh_from_db()
+    assert (event.status, event.retry_count) == ("dead", 3)
+    assert "worker died" in event.error
+    assert services.replay([event.pk]) == 1  # an operator's replay gets fresh attempts
+    event.refresh_from_db()
+    assert (event.status, event.retry_count) == ("processed", 0)
+
+
 def test_purge_removes_old_processed_events_and_keeps_dead_ones(settings):
     old = timezone.now() - timedelta(days=31)
     for key, status in [("a", "processed"), ("b", "ignored"), ("c", "dead"), ("d", "failed")]:
@@ -485,3 +553,21 @@ def test_metrics_count_intake_and_processing_outcomes(client):
     assert events_total("Grab", "processed") == processed + 1
     text = client.get("/metrics").content.decode()
     assert 'kima_webhook_processing_duration_seconds_count{event_type="Grab"}' in text
+
+
+def test_a_spooled_event_the_database_refuses_is_set_aside_and_the_rest_drained(
+    settings, tmp_path, monkeypatch
+):
+    settings.DATA_DIR = str(tmp_path)
+    monkeypatch.setattr(spool, "_process_file", None)
+    now, verified = timezone.now(), {"verified": True}
+    spool.append({**fixture("Grab"), "downloadId": "A"}, now, verified)
+    spool.append({"eventType": "Grab", "downloadId": "BAD", "x": float("inf")}, now, verified)
+    with spool.pending_files()[0].open("ab") as handle:
+        handle.write(b'{"torn": "\xff\xfe\n')  # a line cut inside a UTF-8 character
+    spool.append({**fixture("Grab"), "downloadId": "C"}, now, verified)
+    assert spool.drain() == 2
+    assert spool.pending_files() == []
+    assert sorted(WebhookEvent.objects.values_list("payload__downloadId", flat=True)) == ["A", "C"]
+    rejected = list((tmp_path / "webhook-spool").glob("rejected-*.jsonl"))
+    assert len(rejected) == 1 and '"BAD"' in rejected[0].read_text()

@@ -33,6 +33,12 @@ def _equal(offered: str | None, expected: str | None) -> bool:
     return hmac.compare_digest(offered.encode("utf-8"), expected.encode("utf-8"))
 
 
+def unreadable(current: Any) -> bool:
+    """Credentials are stored but cannot be decrypted (wrong or lost key). Accepting
+    every request then would open the endpoint to anyone, so intake refuses instead."""
+    return bool({"lidarr_webhook_secret", "lidarr_webhook_password"} & set(current.problems))
+
+
 def is_authorized(headers: Any, current: Any) -> bool:
     secret, basic = _expected_headers(current)
     if not secret and not basic:

@@ -7,6 +7,7 @@ missing), never assumed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,13 +32,15 @@ def _text(value: Any) -> str | None:
 
 
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
+    """A Lidarr id (a 32-bit integer, as its database and our columns hold), else None."""
+    if isinstance(value, str) and INTEGER.fullmatch(value.strip()):
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
+    return value if -(2**31) <= value < 2**31 else None
+
+
+INTEGER = re.compile(r"-?[0-9]{1,10}")
 
 
 def _dict(value: Any) -> dict:

@@ -26,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
 from downloads.services import normalize_download_id
@@ -64,7 +64,7 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     if len(raw) > MAX_BODY_BYTES:
         raise InvalidWebhook(413, f"The body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        payload = json.loads(raw.decode("utf-8-sig"))
+        payload = json.loads(raw.decode("utf-8-sig"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise InvalidWebhook(400, f"The body is not valid JSON: {error}") from None
     if not isinstance(payload, dict):
@@ -74,14 +74,18 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise InvalidWebhook(400, "eventType is missing or not a string")
     if _depth(payload) > MAX_DEPTH:
         raise InvalidWebhook(400, f"The body is nested deeper than {MAX_DEPTH} levels")
-    try:  # PostgreSQL's jsonb refuses NUL and lone surrogates; refuse them here, clearly
-        canonical = json.dumps(payload, ensure_ascii=False)
+    try:  # jsonb refuses NUL, lone surrogates and 1e999 (read as inf); refuse them here
+        canonical = json.dumps(payload, ensure_ascii=False, allow_nan=False)
         canonical.encode("utf-8")
     except (UnicodeEncodeError, ValueError) as error:
         raise InvalidWebhook(400, f"The body contains invalid text: {error}") from None
     if "\\u0000" in canonical or "\x00" in canonical:
         raise InvalidWebhook(400, "The body contains NUL characters")
     return payload
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _depth(value: Any, level: int = 0) -> int:
@@ -113,6 +117,11 @@ def _hash(value: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
+def _bounded(text: str, limit: int = 200) -> str:
+    """`text`, or its hash when longer than `limit` (keys live in a unique index)."""
+    return text if len(text) <= limit else "h" + _hash(text)
+
+
 def event_key(payload: dict, received_at: datetime) -> str:
     """Equal for a true redelivery, different for distinct events. Lidarr sends no id:
     - Grab: downloadId + album ids (a multi-album release is one Grab);
@@ -124,8 +133,8 @@ def event_key(payload: dict, received_at: datetime) -> str:
     """
     event_type = payload["eventType"]
     label = event_type if event_type in KNOWN_EVENT_TYPES else "unknown-" + _hash(event_type)
-    download_id = normalize_download_id(payload.get("downloadId")) or "-"
-    albums = ",".join(_album_ids(payload))
+    download_id = _bounded(normalize_download_id(payload.get("downloadId")) or "-")
+    albums = _bounded(",".join(_album_ids(payload)))
     if event_type == "Grab" and download_id != "-":
         return f"lidarr:Grab:{download_id}:{albums}"
     if event_type == "Download" and (download_id != "-" or albums):
@@ -190,12 +199,29 @@ def _due(now: datetime) -> Q:
 
 
 def claim(event_id: str) -> datetime | None:
-    """Take the event for processing; the returned claim time is the claim's token."""
+    """Take the event for processing; the returned claim time is the claim's token.
+
+    Taking over a stale claim means the worker holding it died (killed, out of memory,
+    over its time limit): that counts as a failed attempt, so an event that kills every
+    worker ends `dead` after WEBHOOK_MAX_RETRIES instead of being retried for ever."""
     now = _now()
+    _bury_worker_killers(event_id, now)
     taken = WebhookEvent.objects.filter(_due(now), pk=event_id).update(
-        status=EventStatus.PROCESSING, claimed_at=now
-    )
+        status=EventStatus.PROCESSING, claimed_at=now,
+        retry_count=Case(When(status=EventStatus.PROCESSING, then=F("retry_count") + 1),
+                         default=F("retry_count")),
+    )  # fmt: skip
     return now if taken else None
+
+
+def _bury_worker_killers(event_id: str, now: datetime) -> None:
+    stale_claim = now - timedelta(seconds=settings.WEBHOOK_CLAIM_TIMEOUT)
+    WebhookEvent.objects.filter(
+        pk=event_id, status=EventStatus.PROCESSING, claimed_at__lt=stale_claim,
+        retry_count__gte=settings.WEBHOOK_MAX_RETRIES - 1,
+    ).update(status=EventStatus.DEAD, retry_count=F("retry_count") + 1, next_attempt_at=None,
+             error="Its processing never finished: the worker died or hit its time limit "
+                   f"{settings.WEBHOOK_MAX_RETRIES} times")  # fmt: skip
 
 
 def process(event_id: str) -> str | None:
@@ -286,10 +312,13 @@ def replay(event_ids: list[str]) -> int:
     replayable = WebhookEvent.objects.filter(pk__in=event_ids).exclude(
         status__in=[EventStatus.PROCESSING, EventStatus.IGNORED]
     )
-    ids = list(replayable.values_list("id", flat=True))
-    WebhookEvent.objects.filter(pk__in=ids).update(
-        status=EventStatus.PENDING, processed=False, claimed_at=None, next_attempt_at=None
-    )
+    with transaction.atomic():
+        # Locked, so a worker cannot claim one between the read and the update.
+        ids = list(replayable.select_for_update().values_list("id", flat=True))
+        replayable.filter(pk__in=ids).update(
+            status=EventStatus.PENDING, processed=False, claimed_at=None, next_attempt_at=None,
+            retry_count=0,  # a replayed dead event gets its full set of attempts again
+        )  # fmt: skip
     for event_id in ids:
         transaction.on_commit(lambda event_id=event_id: publish(process_event, event_id))
     return len(ids)

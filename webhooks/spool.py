@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,8 @@ def append(payload: dict, received_at: datetime, auth: dict[str, Any]) -> None:
                       ensure_ascii=False) + "\n"  # fmt: skip
     with _process_lock:
         while True:
-            if _process_file is None:
+            created = _process_file is None
+            if created:
                 _process_file = spool_dir() / f"spool-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
             descriptor = os.open(_process_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
@@ -63,11 +64,34 @@ def append(payload: dict, received_at: datetime, auth: dict[str, Any]) -> None:
                 if os.fstat(descriptor).st_nlink == 0:
                     _process_file = None  # drained and deleted while we waited
                     continue
-                os.write(descriptor, line.encode())
-                os.fsync(descriptor)
+                _write_whole(descriptor, line.encode())
+                if created:
+                    _fsync_directory(_process_file.parent)  # the new file's name too
                 return
             finally:
                 os.close(descriptor)
+
+
+def _write_whole(descriptor: int, data: bytes) -> None:
+    """Append `data` and fsync; on failure (disk full) cut the file back, so the next
+    line does not join a torn one."""
+    start = os.fstat(descriptor).st_size
+    try:
+        written = 0
+        while written < len(data):
+            written += os.write(descriptor, data[written:])
+        os.fsync(descriptor)
+    except OSError:
+        os.ftruncate(descriptor, start)
+        raise
+
+
+def _fsync_directory(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def pending_files() -> list[Path]:
@@ -82,7 +106,7 @@ def drain() -> int:
     for path in pending_files():
         try:
             inserted += _drain_file(path, services)
-        except DatabaseError as error:
+        except (OperationalError, InterfaceError) as error:
             logger.info("spool: database still unavailable (%s); will retry", error)
             close_old_connections()
             break
@@ -97,10 +121,10 @@ def _drain_file(path: Path, services: Any) -> int:
     inserted = 0
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
-        with open(descriptor, closefd=False, encoding="utf-8") as handle:
+        with open(descriptor, "rb", closefd=False) as handle:
             lines = handle.read().splitlines()
         for line in lines:
-            inserted += _ingest_line(line, services)
+            inserted += _ingest_or_quarantine(line, path, services)
         if os.fstat(descriptor).st_nlink:
             os.unlink(path)
     finally:
@@ -108,6 +132,24 @@ def _drain_file(path: Path, services: Any) -> int:
     if lines:
         logger.info("spool: drained %d event(s) from %s (%d new)", len(lines), path.name, inserted)
     return inserted
+
+
+def _ingest_or_quarantine(line: bytes, path: Path, services: Any) -> int:
+    """One line in; a line the database refuses for its content (not for being away)
+    is set aside in `rejected-*.jsonl` so it cannot block the lines after it."""
+    try:
+        return _ingest_line(line.decode("utf-8"), services)
+    except UnicodeDecodeError:
+        logger.error("spool: skipping a torn line: %.200r", line)
+        return 0
+    except (OperationalError, InterfaceError):
+        raise
+    except DatabaseError as error:
+        rejected = path.with_name(path.name.replace("spool-", "rejected-", 1))
+        with open(rejected, "ab") as handle:
+            handle.write(line + b"\n")
+        logger.error("spool: event refused by the database (%s); kept in %s", error, rejected)
+        return 0
 
 
 def _ingest_line(line: str, services: Any) -> int:

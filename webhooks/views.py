@@ -12,7 +12,7 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -56,6 +56,10 @@ def lidarr_webhook(request: HttpRequest) -> JsonResponse:
     if current is not None and not current.lidarr_enabled:
         return JsonResponse({"success": True, "ignored": True, "reason": "lidarr-disabled"},
                             status=202)  # fmt: skip
+    if current is not None and auth.unreadable(current):
+        logger.error("webhook refused: the stored webhook credentials cannot be decrypted")
+        return _error(503, "The webhook credentials stored in the settings cannot be "
+                      "decrypted; check SETTINGS_ENCRYPTION_KEY")  # fmt: skip
     if current is not None and not auth.is_authorized(request.headers, current):
         metrics.count("unknown", "rejected")
         return _error(401, "Unauthorized - invalid webhook credentials")
@@ -64,11 +68,17 @@ def lidarr_webhook(request: HttpRequest) -> JsonResponse:
     except InvalidWebhook as error:
         metrics.count("unknown", "invalid")
         return _error(error.status, error.message)
+    if current is None:  # credentials unchecked: only the spool keeps them for checking
+        return _spool(payload, received_at, request, verified=False, error="settings unreadable")
     label = services.event_type_label(payload["eventType"])
     try:
         stored = _store(payload, received_at)
-    except DatabaseError as error:
-        return _spool(payload, received_at, request, verified=current is not None, error=error)
+    except (OperationalError, InterfaceError) as error:  # the database is away
+        return _spool(payload, received_at, request, verified=True, error=error)
+    except DatabaseError as error:  # the database is up and refused this body
+        logger.warning("webhook body refused by the database: %s", error)
+        metrics.count(label, "invalid")
+        return _error(400, f"The body cannot be stored: {str(error).splitlines()[0][:200]}")
     if not stored.created:
         metrics.count(label, "duplicate")
         return JsonResponse({"success": True, "eventId": stored.id, "duplicate": True})
@@ -83,18 +93,23 @@ def lidarr_webhook(request: HttpRequest) -> JsonResponse:
 def _store(payload: dict, received_at) -> services.Stored:
     global _database_down_until
     if time.monotonic() < _database_down_until:
-        raise DatabaseError("database marked unavailable after a recent failure")
+        raise OperationalError("database marked unavailable after a recent failure")
     try:
         return services.store_event(payload, received_at)
-    except DatabaseError:
+    except (OperationalError, InterfaceError):
         _database_down_until = time.monotonic() + settings.WEBHOOK_DATABASE_RETRY_AFTER
         raise
 
 
 def _spool(payload: dict, received_at, request: HttpRequest, verified: bool,
-           error: Exception) -> JsonResponse:  # fmt: skip
+           error: Exception | str) -> JsonResponse:  # fmt: skip
     credentials = {"verified": True} if verified else auth.offered_digests(request.headers)
-    spool.append(payload, received_at, credentials)
+    try:
+        spool.append(payload, received_at, credentials)
+    except OSError as write_error:
+        logger.error("webhook lost: database unavailable (%s) and the spool cannot be "
+                     "written (%s)", error, write_error)  # fmt: skip
+        return _error(503, "Neither the database nor the local spool can store the event")
     logger.warning("database unavailable (%s); %s event spooled", error, payload["eventType"])
     metrics.count(services.event_type_label(payload["eventType"]), "spooled")
     return JsonResponse({"success": True, "spooled": True})
