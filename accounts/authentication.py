@@ -28,16 +28,23 @@ class JWTAuthentication(authentication.BaseAuthentication):
         if scheme.lower() != "bearer" or not token.strip():
             return None
         try:
-            claims = jwt.decode(token.strip(), settings.JWT_SECRET, algorithms=["HS256"])
+            claims = jwt.decode(token.strip(), settings.JWT_SECRET, algorithms=["HS256"],
+                                options={"require": ["exp"]})  # fmt: skip
         except jwt.ExpiredSignatureError:
             raise exceptions.AuthenticationFailed("Token expired") from None
         except jwt.InvalidTokenError:
             raise exceptions.AuthenticationFailed("Invalid token") from None
+        if claims.get("type", "access") != "access" or "scope" in claims:
+            # Kima signs refresh tokens and stream tickets with the same secret; only
+            # access tokens open the API.
+            raise exceptions.AuthenticationFailed("Not an access token")
+        if not isinstance(claims.get("tokenVersion"), int):
+            raise exceptions.AuthenticationFailed("Invalid token")
         user_id = claims.get("userId") or claims.get("sub")
         user = User.objects.filter(pk=user_id).first() if isinstance(user_id, str) else None
         if user is None:
             raise exceptions.AuthenticationFailed("Invalid token")
-        if claims.get("tokenVersion", 0) != user.token_version:
+        if claims["tokenVersion"] != user.token_version:
             raise exceptions.AuthenticationFailed("Token revoked")
         return user, claims
 

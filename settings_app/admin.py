@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.models import Group
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.html import escape
 
 from settings_app import connection_tests, services
 from settings_app.models import SystemSettings
@@ -76,7 +77,7 @@ class _SettingsFormBase(forms.ModelForm):
             return cleaned
         changes, clear = self.changes()
         try:
-            services.validate(changes, clear, current=services.load_row())
+            services.validate(changes, clear, current=self.instance)
         except services.SettingsValidationError as error:
             for name, problems in error.errors.items():
                 self.add_error(name if name in self.fields else None, problems)
@@ -107,7 +108,8 @@ def _source_text(field: Field, current: services.EffectiveSettings, row: SystemS
     problem = current.problems.get(field.name)
     if problem:
         text += f" Problem: {problem}."
-    return f"{field.help} {text}".strip()
+    # The admin renders help texts unescaped, and values here come from the API too.
+    return escape(f"{field.help} {text}".strip())
 
 
 # Django's permission groups mean nothing here: Kima's role decides who is an admin.

@@ -95,7 +95,10 @@ def _kima_keys(keys: list[str]) -> list[bytes]:
 
 def _decrypt_kima(stored: str, keys: list[str]) -> str:
     iv_hex, body_hex = stored.split(":", 1)
-    iv, body = bytes.fromhex(iv_hex), bytes.fromhex(body_hex)
+    try:
+        iv, body = bytes.fromhex(iv_hex), bytes.fromhex(body_hex)
+    except ValueError:
+        raise UndecryptableSecret("the stored Kima-format value is damaged (not hex)") from None
     for key in _kima_keys(keys):
         try:
             decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()

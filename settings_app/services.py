@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -32,6 +33,7 @@ from settings_app.models import SINGLETON_ID, DownloadSource, FailureFallback, S
 logger = logging.getLogger(__name__)
 
 RELOAD_SECONDS = 0.5
+INT32_MAX = 2**31 - 1  # the columns are PostgreSQL integers
 MASK = "********"  # what the API shows for a stored secret; sending it back keeps it
 
 
@@ -86,9 +88,9 @@ FIELDS: tuple[Field, ...] = (
           help="HTTP Basic user name of Lidarr's webhook connection."),
     Field("lidarr_webhook_password", "secret", LIDARR, "LIDARR_WEBHOOK_PASSWORD"),
     Field("lidarr_quality_profile_id", "int", LIDARR, "LIDARR_QUALITY_PROFILE_ID", minimum=1,
-          help="Empty: the root folder's default profile."),
+          maximum=INT32_MAX, help="Empty: the root folder's default profile."),
     Field("lidarr_metadata_profile_id", "int", LIDARR, "LIDARR_METADATA_PROFILE_ID", minimum=1,
-          help="Empty: the root folder's default profile."),
+          maximum=INT32_MAX, help="Empty: the root folder's default profile."),
     Field("soulseek_enabled", "bool", SLSKD, "SOULSEEK_ENABLED", None,
           help="Empty: enabled when the slskd URL and API key are set."),
     Field("slskd_url", "url", SLSKD, "SLSKD_URL"),
@@ -325,7 +327,12 @@ def _text(raw: Any, limit: int = 2000) -> str:
         raise ValueError("must be text")
     if len(raw) > limit:
         raise ValueError(f"must be at most {limit} characters")
+    if CONTROL_CHARACTERS.search(raw.strip()):
+        raise ValueError("must not contain control characters (tabs, line breaks, NUL)")
     return raw.strip()
+
+
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @_cleaner("url")
@@ -347,7 +354,15 @@ def _clean_text(field: Field, raw: Any) -> str | None:
 
 @_cleaner("secret")
 def _clean_secret(field: Field, raw: Any) -> str:
-    return _text(raw, 1000)
+    value = _text(raw, 1000)
+    if field.name.endswith("password"):  # HTTP Basic: Lidarr encodes it as ISO-8859-1
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError("must use only Latin-1 characters (Lidarr's Basic auth)") from None
+    elif not value.isascii():  # keys and the webhook secret travel as HTTP header values
+        raise ValueError("must contain only ASCII characters")
+    return value
 
 
 def validate(

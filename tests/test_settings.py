@@ -141,6 +141,13 @@ def test_a_value_no_key_opens_is_reported_never_returned(monkeypatch):
     assert "cannot be decrypted" in current.problems["lidarr_api_key"]
 
 
+def test_a_damaged_kima_value_is_reported_not_a_crash():
+    store(lidarr_api_key="0123456789abcdef0123456789abcdef:abc")  # odd-length hex
+    current = services.effective()
+    assert current.lidarr_api_key is None
+    assert "damaged" in current.problems["lidarr_api_key"]
+
+
 def test_rotation_re_encrypts_every_secret_and_old_values_stay_readable(settings):
     kima_value = kima_encrypt("abs-key", hashlib.sha256(KEY.encode()).digest())
     store(audiobookshelf_api_key=kima_value)
@@ -194,6 +201,11 @@ def test_rotation_is_all_or_nothing():
         ({"lidarr_enabled": "yes"}, "lidarr_enabled", "true or false"),
         ({"soulseek_download_path": "downloads"}, "soulseek_download_path", "absolute"),
         ({"openai_api_key": "x"}, "openai_api_key", "not a setting"),
+        ({"lidarr_quality_profile_id": 3_000_000_000}, "lidarr_quality_profile_id", "at most"),
+        ({"lidarr_webhook_username": "a\x00b"}, "lidarr_webhook_username", "control"),
+        ({"lidarr_url": "http://lidarr:8686/a\x01b"}, "lidarr_url", "control"),
+        ({"lidarr_api_key": "key\u200b"}, "lidarr_api_key", "ASCII"),
+        ({"lidarr_webhook_password": "pw\u20ac"}, "lidarr_webhook_password", "Latin-1"),
     ],
 )
 def test_bad_values_are_refused_with_the_field_named(changes, field, message):
@@ -309,6 +321,20 @@ def test_a_token_from_before_a_password_change_is_refused(admin_user):
     response = client.get("/api/system-settings")
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("claims", [{"type": "refresh"}, {"scope": "stream"}, {"exp": None}])
+def test_only_access_tokens_open_the_api(admin_user, settings, claims):
+    import jwt
+    from django.utils import timezone
+
+    now = timezone.now()
+    body = {"userId": admin_user.pk, "tokenVersion": admin_user.token_version, "iat": now,
+            "exp": now + timezone.timedelta(hours=1), **claims}  # fmt: skip
+    body = {key: value for key, value in body.items() if value is not None}
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer " + jwt.encode(body, settings.JWT_SECRET))
+    assert client.get("/api/system-settings").status_code == 401
 
 
 def test_openapi_schema_documents_the_settings_endpoints(client):
@@ -441,6 +467,13 @@ def test_admin_connection_buttons_show_the_result(admin_client, lidarr):
     services.update({"lidarr_api_key": lidarr.api_key})
     response = admin_client.post("/admin/settings_app/systemsettings/test-lidarr/", follow=True)
     assert f"Connected to Lidarr {lidarr.version}" in response.content.decode()
+
+
+def test_values_shown_in_the_admin_are_escaped(admin_client):
+    services.update({"lidarr_webhook_username": "<img src=x onerror=alert(1)>"})
+    page = admin_client.get(change_url()).content.decode()
+    assert "<img src=x" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
 def test_a_non_admin_cannot_open_the_settings_admin(client):

@@ -65,6 +65,10 @@ class JsonClient:
             if response.status_code == 401:
                 raise IntegrationError(self.service, "unauthorized",
                                        f"{self.service} rejected the API key (401)", 401)  # fmt: skip
+            if 300 <= response.status_code < 400:  # redirects are not followed: say so
+                where = response.headers.get("Location", "elsewhere")
+                raise IntegrationError(self.service, "http", f"{self.service} redirected to "
+                                       f"{where[:200]}; check the URL", response.status_code)  # fmt: skip
             if response.status_code >= 400:
                 raise IntegrationError(self.service, "http", self.error_message(response),
                                        response.status_code)  # fmt: skip

@@ -70,7 +70,12 @@ class Command(BaseCommand):
         return key
 
     def _key_is_embedded(self) -> bool:
-        names = ("SETTINGS_ENCRYPTION_KEY", "SETTINGS_ENCRYPTION_KEY_FILE", "ENCRYPTION_KEY")
+        names = (
+            "SETTINGS_ENCRYPTION_KEY",
+            "SETTINGS_ENCRYPTION_KEY_FILE",
+            "ENCRYPTION_KEY",
+            "ENCRYPTION_KEY_FILE",
+        )  # every name kima.env.env_str reads the key from
         return not any(os.environ.get(name) for name in names)
 
     def _key_path(self, suffix: str) -> Path:
