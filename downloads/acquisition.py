@@ -22,6 +22,7 @@ import logging
 import math
 import re
 import shutil
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -35,7 +36,7 @@ from downloads import services, soulseek, soulseek_cache
 from downloads.models import DownloadJob, JobStatus
 from kima.clients.base import IntegrationError
 from kima.clients.lidarr import LidarrClient
-from kima.clients.slskd import FINAL_FAILURES, SUCCEEDED, SlskdClient, has_flag
+from kima.clients.slskd import FINAL_FAILURES, SUCCEEDED, PeerUnavailable, SlskdClient, has_flag
 from kima.db import JSONMerge
 from kima.locks import Lock
 from settings_app import services as settings_service
@@ -51,6 +52,13 @@ class SourceUnavailable(Exception):
 
 class SourceFailed(Exception):
     """The source answered that it cannot deliver this album."""
+
+
+CANCELLED_MEANWHILE = "cancelled"
+
+
+class FolderUnusable(Exception):
+    """A Soulseek folder finished downloading but gave nothing to import."""
 
 
 # ---------------------------------------------------------------------------
@@ -86,12 +94,21 @@ def admit(job: DownloadJob, source: str) -> bool:
             return services.start(job, source)
 
 
+def fallback_left(job: DownloadJob) -> bool:
+    return bool(_remaining_sources(job.metadata or {}))
+
+
+def _remaining_sources(metadata: dict) -> list[str]:
+    tried = [*metadata.get("sourcesTried", []), metadata.get("currentSource")]
+    return [source for source in metadata.get("sources", []) if source not in tried]
+
+
 def source_failed(job: DownloadJob, reason: str, publish: bool = True) -> bool:
     """The current source gave up on `job`: the next planned source (True; its attempt
     is published unless `publish` is False), or exhausted (False)."""
     metadata = job.metadata or {}
     tried = [*metadata.get("sourcesTried", []), metadata.get("currentSource")]
-    remaining = [s for s in metadata.get("sources", []) if s not in tried]
+    remaining = _remaining_sources(metadata)
     if not remaining:
         services.exhaust(job, f"Gave up after {job.attempts} failed attempts: {reason}")
         return False
@@ -150,19 +167,30 @@ def acquire(job_id: str) -> str:
         DownloadJob.objects.filter(pk=job_id, status=JobStatus.PROCESSING).update(
             metadata=JSONMerge("metadata", {"retryAt": _soon(RETRY_BUSY_SECONDS)}))  # fmt: skip
         return "already running elsewhere"
+    _current_run.lock = running
     try:
         outcome, next_source = _acquire(job_id)
     finally:
+        _current_run.lock = None
         running.release()
     if next_source:  # published only now, or it would find this run's lock still held
         _publish_acquire(job_id)
     return outcome
 
 
-# The task's hard time limit: a run killed with its process frees the lock then at the
-# latest (the database locks used without Redis are freed at once).
-ACQUIRE_LOCK_SECONDS = 3600
+# A run renews its lock while it waits on a source (`_still_running`), so a run killed
+# with its process frees the job within this time (database locks, used without Redis,
+# are freed at once); no single step between renewals takes this long.
+ACQUIRE_LOCK_SECONDS = 300
 RETRY_BUSY_SECONDS = 5
+_current_run = threading.local()
+
+
+def _still_running() -> None:
+    """Renew this run's lock on its job (called from the waiting loops)."""
+    lock = getattr(_current_run, "lock", None)
+    if lock is not None:
+        lock.extend()
 
 
 def _soon(seconds: float) -> str:
@@ -262,6 +290,7 @@ def _wait_for_command(lidarr: LidarrClient, command_id: int) -> str:
     deadline = time.monotonic() + settings.LIDARR_COMMAND_WAIT_SECONDS
     status: dict = {}
     while status.get("status") in (None, "queued", "started") and time.monotonic() < deadline:
+        _still_running()
         try:
             status = lidarr.command_status(command_id)
         except IntegrationError as error:
@@ -338,7 +367,12 @@ def download_from_soulseek(job: DownloadJob, current: settings_service.Effective
                     break
                 ok, reason = _download_folder(slskd, job, folder, expected, current)
                 if ok:
-                    return _import(job, folder, current)
+                    try:
+                        return _import(job, folder, current)
+                    except FolderUnusable as error:
+                        reason = str(error)
+                if reason == CANCELLED_MEANWHILE:
+                    return "stopped: the job was cancelled"  # not the peer's fault
                 soulseek_cache.record_peer_failure(folder.username)
                 services.record_attempt(job, folder.key, reason, limit, exhaust_at_limit=False)
                 job.refresh_from_db()
@@ -391,6 +425,7 @@ def _search(slskd: SlskdClient, job: DownloadJob, expected: int | None) -> list:
     metadata = job.metadata or {}
     artist, album = metadata.get("artistName") or "", metadata.get("albumTitle") or job.subject
     for text in dict.fromkeys([f"{artist} {album}".strip(), album]):
+        _still_running()
         with Lock("slskd:search-start", ttl=10, wait=30):  # slskd starts one search at a time
             search_id = slskd.start_search(text)
         soulseek_cache.remember_search(search_id, {"jobId": job.pk, "query": text})
@@ -405,21 +440,33 @@ def _search(slskd: SlskdClient, job: DownloadJob, expected: int | None) -> list:
 def _download_folder(slskd: SlskdClient, job: DownloadJob, folder: soulseek.Folder,
                      expected: int | None, current: Any) -> tuple[bool, str]:  # fmt: skip
     destination = f"kima/{job.pk}/{services.source_attempts(job, SOULSEEK) + 1}"
-    slskd.enqueue(folder.username, folder.files, destination)
     wanted = {f["filename"] for f in folder.files}
+    # The peer's earlier transfers (another job's, or an earlier attempt's) are not ours.
+    earlier = {t.get("id") for t in slskd.transfers(folder.username)}
+    try:
+        queued = slskd.enqueue(folder.username, folder.files, destination)
+    except PeerUnavailable as error:
+        return False, error.message
+
+    def ours(transfers: list[dict]) -> list[dict]:
+        if queued:
+            return [t for t in transfers if t.get("id") in queued]
+        return [t for t in transfers if t.get("id") not in earlier and t.get("filename") in wanted]
+
     needed = math.ceil(settings.SOULSEEK_SUCCESS_SHARE * (expected or len(wanted)))
     deadline = time.monotonic() + settings.SLSKD_TRANSFER_SECONDS
     services.update_active(job, {
         "slskdDestination": destination, "slskdUser": folder.username,
         "statusText": f"Downloading {len(wanted)} file(s) from {folder.username}"})  # fmt: skip
     while time.monotonic() < deadline:
-        transfers = [t for t in slskd.transfers(folder.username) if t.get("filename") in wanted]
+        _still_running()
+        transfers = ours(slskd.transfers(folder.username))
         done = [t for t in transfers if has_flag(t.get("state"), SUCCEEDED)]
         failed = [t for t in transfers if any(has_flag(t.get("state"), f) for f in FINAL_FAILURES)]
         job.refresh_from_db()
         if job.status != JobStatus.PROCESSING:  # cancelled meanwhile
             _cancel(slskd, folder.username, transfers)
-            return False, "cancelled"
+            return False, CANCELLED_MEANWHILE
         services.record_progress(job, tracks_done=len(done), tracks_total=len(wanted),
                                  bytes_done=sum(int(t.get("bytesTransferred") or 0) for t in transfers),
                                  bytes_total=folder.size)  # fmt: skip
@@ -428,7 +475,7 @@ def _download_folder(slskd: SlskdClient, job: DownloadJob, folder: soulseek.Fold
                 return True, ""
             return False, f"only {len(done)} of {len(wanted)} files arrived from {folder.username}"
         time.sleep(settings.SLSKD_POLL_SECONDS)
-    _cancel(slskd, folder.username, slskd.transfers(folder.username))
+    _cancel(slskd, folder.username, ours(slskd.transfers(folder.username)))
     return False, f"{folder.username} did not deliver in time"
 
 
@@ -454,12 +501,16 @@ def _import(job: DownloadJob, folder: soulseek.Folder, current: Any) -> str:
     metadata = job.metadata or {}
     target = (Path(current.music_path) / soulseek.safe_name(metadata.get("artistName") or "Unknown Artist")
               / soulseek.safe_name(metadata.get("albumTitle") or job.subject))  # fmt: skip
-    target.mkdir(parents=True, exist_ok=True)
-    moved = 0
-    for path in sorted(p for p in source.rglob("*") if p.is_file()):
-        if soulseek.extension(path.name) not in soulseek.AUDIO:
-            continue
-        shutil.move(str(path), target / soulseek.safe_name(path.name))
-        moved += 1
-    services.complete(job, importedBy="kima", files=str(target), tracksImported=moved)
-    return f"downloaded {moved} file(s) into {target}"
+    audio = [p for p in sorted(source.rglob("*"))
+             if p.is_file() and soulseek.extension(p.name) in soulseek.AUDIO]  # fmt: skip
+    if not audio:
+        raise FolderUnusable(f"no audio files arrived in {source}")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for path in audio:
+            shutil.move(str(path), target / soulseek.safe_name(path.name))
+    except OSError as error:  # permissions, a full disk: the operator must act
+        services.fail(job, f"Could not move the files into the music folder: {error}")
+        return f"import failed: {error}"
+    services.complete(job, importedBy="kima", files=str(target), tracksImported=len(audio))
+    return f"downloaded {len(audio)} file(s) into {target}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import PureWindowsPath
+from pathlib import PurePath, PureWindowsPath
 
 AUDIO = {".flac": 3.0, ".alac": 3.0, ".wav": 2.5, ".m4a": 1.5, ".mp3": 1.0, ".ogg": 1.0,
          ".opus": 1.0, ".aac": 1.0}  # fmt: skip
@@ -104,4 +104,12 @@ def safe_name(name: str, fallback: str = "Unknown") -> str:
     """A file or folder name that is safe on every file system we may write to."""
     cleaned = UNSAFE.sub("_", name).strip().strip(".")
     cleaned = re.sub(r"\s+", " ", cleaned)
-    return cleaned[:180] or fallback
+    suffix = PurePath(cleaned).suffix if len(PurePath(cleaned).suffix) <= 8 else ""
+    stem = cleaned[: len(cleaned) - len(suffix)]
+    # File systems count bytes (255 on ext4): cut by bytes, keep the extension.
+    room = MAX_NAME_BYTES - len(suffix.encode())
+    stem = stem.encode()[:room].decode("utf-8", errors="ignore").rstrip()
+    return stem + suffix if stem else fallback
+
+
+MAX_NAME_BYTES = 200

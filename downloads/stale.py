@@ -1,13 +1,19 @@
 """Stale jobs, checked every minute. Each clock starts when the job entered its state
 (`metadata.stateSince`, written by every transition), and each threshold is a setting:
 
-- pending, never started: DOWNLOAD_PENDING_TIMEOUT_MINUTES;
+- pending, never started: DOWNLOAD_PENDING_TIMEOUT_MINUTES (not jobs that acquisition
+  saw and keeps waiting for a free slot: admission decides those);
 - processing with nothing grabbed (Lidarr found no release; or a Soulseek job with no
-  progress): DOWNLOAD_SEARCH_TIMEOUT_MINUTES;
+  progress): DOWNLOAD_SEARCH_TIMEOUT_MINUTES (not while its source is unreachable and a
+  retry is scheduled: an outage never fails a job);
 - grabbed by Lidarr but not imported: DOWNLOAD_IMPORT_TIMEOUT_MINUTES. While Lidarr's
   queue still shows the download moving, the job is given more time, up to
   DOWNLOAD_MAX_EXTENSION_MINUTES in all. When Lidarr cannot be reached the state is
-  unknown: nothing is failed, the next run looks again.
+  unknown: nothing is failed, the next run looks again. When Lidarr is no longer
+  configured at all, nothing will import them: they are judged as stuck.
+
+A job that times out on a source with a fallback left moves to the fallback instead of
+failing.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ def lidarr_queue() -> dict[str, dict] | None:
     """Lidarr's queue by downloadId; None when Lidarr is not configured or unreachable."""
     current = settings_service.effective()
     if not (current.lidarr_active and current.lidarr_api_key):
-        return None
+        return {}  # Lidarr switched off: nothing of ours is moving there
     try:
         with LidarrClient(current.lidarr_url, current.lidarr_api_key) as lidarr:
             records = lidarr.queue()
@@ -71,10 +77,12 @@ def check(now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     failed = {"pending": 0, "searching": 0, "importing": 0, "extended": 0}
     for job in DownloadJob.objects.filter(status=JobStatus.PENDING):
+        if (job.metadata or {}).get("sources"):
+            continue  # acquisition planned it and admits it when a slot frees up
         if now - _since(job, "stateSince") > _minutes("DOWNLOAD_PENDING_TIMEOUT_MINUTES"):
             failed["pending"] += _fail(job, "Never started: no source picked it up in time")
     processing = list(DownloadJob.objects.filter(status=JobStatus.PROCESSING))
-    for job in [j for j in processing if not j.lidarr_ref]:
+    for job in [j for j in processing if not j.lidarr_ref and not _waiting_for_retry(j)]:
         since = _since(job, "progressAt", "stateSince")
         if now - since > _minutes("DOWNLOAD_SEARCH_TIMEOUT_MINUTES"):
             failed["searching"] += _fail(job, "No release found in time")
@@ -100,8 +108,17 @@ def _judge_grabbed(job: DownloadJob, record: dict | None, now: datetime) -> str:
     return "importing"
 
 
+def _waiting_for_retry(job: DownloadJob) -> bool:
+    return bool((job.metadata or {}).get("retryAt"))
+
+
 def _fail(job: DownloadJob, reason: str) -> int:
+    """Fail `job`, or hand it to its fallback source when one is left."""
+    from downloads import acquisition
+
     with transaction.atomic():
+        if job.status == JobStatus.PROCESSING and acquisition.fallback_left(job):
+            return int(acquisition.source_failed(job, reason))
         return int(services.fail(job, reason, staleSince=_iso(job)))
 
 

@@ -159,13 +159,27 @@ def test_a_failing_peer_is_skipped_and_blocked_after_three_failures(slskd, tmp_p
         job = request(mbid=f"rg-{n}")
         acquisition.acquire(job.pk)
         job.refresh_from_db()
-        assert job.status == "completed"
+        assert job.status == "completed", job.error
         assert job.tried_releases == ["slsk:flaky:@@x\\Radiohead\\OK Computer [FLAC]"]
     assert soulseek_cache.is_peer_blocked("flaky")
     job = request(mbid="rg-4")
     acquisition.acquire(job.pk)
     job.refresh_from_db()
     assert job.status == "completed" and job.tried_releases == []
+
+
+@pytest.mark.parametrize("behaviour", ["offline", "lost"])
+def test_an_offline_peer_or_files_that_never_appear_fail_the_folder_not_the_source(
+    slskd, tmp_path, behaviour
+):
+    use_slskd(slskd, tmp_path)
+    slskd.share("gone", "@@g\\Radiohead\\OK Computer [FLAC]", TRACKS, behaviour=behaviour)
+    slskd.share("steady", "@@s\\Radiohead\\OK Computer", TRACKS, extension="mp3")
+    job = request()
+    assert "downloaded 10 file(s)" in acquisition.acquire(job.pk)
+    job.refresh_from_db()
+    assert job.status == "completed"
+    assert job.tried_releases == ["slsk:gone:@@g\\Radiohead\\OK Computer [FLAC]"]
 
 
 def test_attempt_limit_exhausts_the_job(slskd, tmp_path):

@@ -355,6 +355,38 @@ def test_stale_pending_and_searching_jobs_fail_by_time_in_state(alice, settings)
     assert statuses[searching.pk] == "failed"
 
 
+def test_jobs_waiting_for_a_slot_or_for_an_unreachable_source_are_not_stale(alice, settings):
+    settings.DOWNLOAD_PENDING_TIMEOUT_MINUTES = 30
+    settings.DOWNLOAD_SEARCH_TIMEOUT_MINUTES = 30
+    queued = aged(make_job(alice, metadata={"sources": ["soulseek"]}), 300)  # admission waits
+    waiting = aged(make_job(alice, status="processing", metadata={
+        "currentSource": "soulseek", "retryAt": timezone.now().isoformat()}), 300)  # fmt: skip
+    assert stale.check() == {"pending": 0, "searching": 0, "importing": 0, "extended": 0}
+    statuses = dict(DownloadJob.objects.values_list("pk", "status"))
+    assert (statuses[queued.pk], statuses[waiting.pk]) == ("pending", "processing")
+
+
+def test_a_search_timeout_with_a_fallback_left_moves_to_the_fallback(alice, settings, monkeypatch):
+    settings.DOWNLOAD_SEARCH_TIMEOUT_MINUTES = 30
+    published = []
+    monkeypatch.setattr("downloads.acquisition._publish_acquire", published.append)
+    job = aged(make_job(alice, status="processing", metadata={
+        "currentSource": "lidarr", "sources": ["lidarr", "soulseek"], "sourcesTried": []}), 31)  # fmt: skip
+    stale.check()
+    job.refresh_from_db()
+    assert (job.status, job.metadata["currentSource"]) == ("processing", "soulseek")
+    assert published == [job.pk]
+
+
+def test_grabbed_jobs_are_judged_when_lidarr_was_switched_off(alice, settings):
+    settings.DOWNLOAD_IMPORT_TIMEOUT_MINUTES = 60
+    settings_service.update({"lidarr_enabled": False})
+    job = aged(make_job(alice, status="processing", lidarr_ref="X"), 600, "grabbedAt")
+    stale.check()
+    job.refresh_from_db()
+    assert job.status == "failed"
+
+
 def test_grabbed_jobs_are_extended_while_lidarr_shows_progress_but_not_forever(alice, settings):
     settings.DOWNLOAD_IMPORT_TIMEOUT_MINUTES = 60
     settings.DOWNLOAD_MAX_EXTENSION_MINUTES = 120

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from kima.clients.base import IntegrationError, JsonClient
 
-__all__ = ["IntegrationError", "SlskdClient", "has_flag"]
+__all__ = ["IntegrationError", "PeerUnavailable", "SlskdClient", "has_flag"]
 
 SUCCEEDED = "Succeeded"
 FINAL_FAILURES = ("Cancelled", "TimedOut", "Errored", "Rejected", "Aborted")
@@ -24,8 +24,27 @@ def has_flag(state: str | None, flag: str) -> bool:
     return flag in (state or "").split(", ")
 
 
+class PeerUnavailable(IntegrationError):
+    """slskd is fine, but the peer is offline or refused every file: try another folder."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__("slskd", "peer", message, status)
+
+
+BATCHES_SINCE = (0, 26)  # the batch enqueue endpoint (with per-batch destinations)
+
+
+def _version(text: Any) -> tuple[int, ...] | None:
+    parts = str(text or "").split("+")[0].split("-")[0].split(".")
+    try:
+        return tuple(int(part) for part in parts[:3])
+    except ValueError:
+        return None
+
+
 class SlskdClient(JsonClient):
     service = "slskd"
+    _batches: bool | None = None
 
     def application(self) -> dict:
         """Version, server connection and login state."""
@@ -76,23 +95,45 @@ class SlskdClient(JsonClient):
             time.sleep(poll)
         return self.responses(search_id)
 
-    def enqueue(self, username: str, files: list[dict], destination: str) -> str | None:
+    def supports_batches(self) -> bool:
+        """slskd 0.26+ (read once per client from its version; unknown: assume yes)."""
+        if self._batches is None:
+            version = _version((self.application().get("version") or {}).get("current"))
+            self._batches = version is None or version >= BATCHES_SINCE
+        return self._batches
+
+    def enqueue(self, username: str, files: list[dict], destination: str) -> set[str] | None:
         """Queue files from one peer into `destination` (relative to slskd's downloads
-        directory). The batch endpoint (0.26+) when there is one, else the legacy call.
-        Returns the batch id, if any."""
-        batch_id = str(uuid.uuid4())
+        directory): the batch endpoint on 0.26+, else the legacy call (which has no
+        destination). Returns the ids of the queued transfers when slskd says them.
+        PeerUnavailable when the peer is offline or every file was refused."""
         payload = [{"filename": f["filename"], "size": f["size"]} for f in files]
+        if not self.supports_batches():
+            return self._enqueue_legacy(username, payload)
         try:
-            self._retrying_429("POST", "/api/v0/transfers/downloads/batches", "enqueue_batch",
-                               json={"id": batch_id, "username": username, "files": payload,
-                                     "options": {"destination": destination}})  # fmt: skip
-            return batch_id
+            body = self._retrying_429("POST", "/api/v0/transfers/downloads/batches",
+                                      "enqueue_batch", json={
+                                          "id": str(uuid.uuid4()), "username": username,
+                                          "files": payload,
+                                          "options": {"destination": destination}})  # fmt: skip
         except IntegrationError as error:
-            if error.status not in (404, 405):
-                raise
-        self._retrying_429("POST", f"/api/v0/transfers/downloads/{quote(username, safe='')}",
-                           "enqueue", json=payload)  # fmt: skip
-        return None
+            if error.status == 404:
+                raise PeerUnavailable(f"{username} is offline", 404) from error
+            raise
+        queued = ((body or {}).get("batch") or {}).get("transfers") or []
+        if not queued and (body or {}).get("failures"):
+            reasons = "; ".join(str(f.get("message")) for f in body["failures"][:3])
+            raise PeerUnavailable(f"{username} refused every file: {reasons}"[:300])
+        return {str(t["id"]) for t in queued if t.get("id")} or None
+
+    def _enqueue_legacy(self, username: str, payload: list[dict]) -> None:
+        try:
+            self._retrying_429("POST", f"/api/v0/transfers/downloads/{quote(username, safe='')}",
+                               "enqueue", json=payload)  # fmt: skip
+        except IntegrationError as error:
+            if error.status == 500:  # slskd's answer for an offline or refusing peer
+                raise PeerUnavailable(f"{username}: {error.message}"[:300], 500) from error
+            raise
 
     def transfers(self, username: str) -> list[dict]:
         """Every download transfer from `username`, flattened."""

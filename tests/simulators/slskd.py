@@ -57,7 +57,9 @@ class SlskdSimulator(Simulator):
     def share(self, username: str, folder: str, tracks: list[str], extension: str = "flac",
               behaviour: str = "ok", speed: int = 20_000, size: int = 2_000,
               free_slot: bool = True, queue_length: int = 0) -> None:  # fmt: skip
-        """A peer folder. behaviour: ok, reject (refuses every file), stall (never sends)."""
+        """A peer folder. behaviour: ok, reject (refuses every file), stall (never sends),
+        offline (slskd answers the enqueue with 404), lost (the transfers succeed but no
+        file appears where the batch asked: a misconfigured downloads directory)."""
         files = [{"filename": f"{folder}\\{n + 1:02d} {title}.{extension}", "size": size,
                   "bitRate": 1000 if extension == "flac" else 320} for n, title in enumerate(tracks)]  # fmt: skip
         self.shares.append({"username": username, "folder": folder, "files": files,
@@ -124,6 +126,8 @@ class SlskdSimulator(Simulator):
             share = shared.get(file["filename"])
             if share is None:
                 return 400, f"{file['filename']} is not shared by {username}"
+            if share["behaviour"] == "offline":
+                return 404, f"User {username} appears to be offline"
             transfer = {"id": str(uuid.uuid4()), "username": username,
                         "filename": file["filename"], "size": file["size"],
                         "state": "Queued, Remotely", "bytesTransferred": 0,
@@ -173,7 +177,8 @@ class SlskdSimulator(Simulator):
         transfer["percentComplete"] = transfer["bytesTransferred"] * 100 // transfer["size"]
         if transfer["bytesTransferred"] >= transfer["size"]:
             transfer["state"] = "Completed, Succeeded"
-            self._write(transfer)
+            if transfer["behaviour"] != "lost":
+                self._write(transfer)
 
     def _write(self, transfer: dict) -> None:
         if self.downloads_dir is None:
