@@ -38,7 +38,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PORT=8000
 RUN groupadd --system --gid 1000 kima \
  && useradd --system --uid 1000 --gid kima --home-dir /app --shell /usr/sbin/nologin kima \
- && mkdir -p /data /tmp/kima-metrics && chown kima:kima /data /tmp/kima-metrics
+ && mkdir -p /data /tmp/kima-metrics /downloads/soulseek /music \
+ && chown kima:kima /data /tmp/kima-metrics /downloads /downloads/soulseek /music
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build --chown=kima:kima /app /app
 WORKDIR /app

@@ -79,7 +79,8 @@ SETTINGS_ENCRYPTION_KEY_PREVIOUS = env_list("SETTINGS_ENCRYPTION_KEY_PREVIOUS", 
     if path.exists()
 ]
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"])
+# The container's own healthcheck asks 127.0.0.1, whatever the operator allows.
+ALLOWED_HOSTS = [*env_list("ALLOWED_HOSTS", ["*"]), "127.0.0.1", "localhost"]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # ---------------------------------------------------------------------------

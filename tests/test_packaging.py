@@ -51,7 +51,7 @@ def test_the_image_copies_every_app_the_settings_install():
 
 def test_compose_runs_the_whole_stack_with_health_checks():
     assert {"postgres", "redis", "migrate", "web", "worker", "beat", "slskd"} <= set(SERVICES)
-    assert SERVICES["postgres"]["image"].startswith("postgres:16")
+    assert SERVICES["postgres"]["image"] == "pgvector/pgvector:pg16"  # Kima's: with pgvector
     assert SERVICES["redis"]["image"].startswith("redis:7")
     for name in ("postgres", "redis"):
         assert SERVICES[name]["healthcheck"]["test"], name
@@ -86,6 +86,21 @@ def test_slskd_is_optional_and_shares_downloads_with_the_worker():
 def test_no_service_of_ours_runs_as_root():
     for name in ("migrate", "web", "worker", "beat", "slskd"):
         assert SERVICES[name].get("user") not in ("root", "0", "0:0"), name
+
+
+def test_env_example_has_no_inline_comments():
+    # Compose keeps `KEY=   # note` as the value "# note" (a published "secret").
+    inline = [line for line in ENV_EXAMPLE.splitlines() if re.match(r"^[A-Z_0-9]+=.*\s#", line)]
+    assert inline == []
+
+
+def test_services_get_time_to_stop_and_signals():
+    for name in ("migrate", "web", "worker", "beat"):
+        assert SERVICES[name]["init"] is True, name
+    assert SERVICES["worker"]["stop_grace_period"] == "5m"
+    assert SERVICES["web"]["stop_grace_period"] == "30s"
+    app = SERVICES["worker"]["environment"]["DATABASE_URL"]
+    assert app.startswith("${DATABASE_URL:-"), "an existing Kima database must be adoptable"
 
 
 def test_every_variable_compose_uses_is_in_env_example():
