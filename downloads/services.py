@@ -168,12 +168,15 @@ def _acquire_soon(job: DownloadJob) -> None:
 
 def _offer_pending(limit: int = 5) -> None:
     """A slot just freed up: offer the oldest waiting jobs to acquisition now rather than
-    at the dispatcher's next round."""
+    at the dispatcher's next round, as many as there are free slots (at most `limit`)."""
     from downloads.tasks import acquire_job
     from kima.tasks import publish_in_background
+    from settings_app import services as settings_service
 
+    running = DownloadJob.objects.filter(status=JobStatus.PROCESSING).count()
+    free = min(limit, settings_service.effective().max_concurrent_downloads - running)
     waiting = DownloadJob.objects.filter(status=JobStatus.PENDING).order_by("created_at")
-    for job_id in waiting.values_list("id", flat=True)[:limit]:
+    for job_id in waiting.values_list("id", flat=True)[: max(0, free)]:
         publish_in_background(acquire_job, job_id)
 
 
@@ -403,13 +406,23 @@ def link_grab(download_id: str, album: AlbumRef, release_title: str | None) -> l
                   "lidarr_album_id": album.lidarr_id if album.lidarr_id is not None
                   else job.lidarr_album_id}  # fmt: skip
         text = f"Downloading via Lidarr: {release_title or download_id}"[:300]
-        if job.status == JobStatus.PENDING:
+        if job.status == JobStatus.PENDING:  # Lidarr grabbed before acquisition started it
+            if not (job.metadata or {}).get("sources"):
+                changes.update(sources=_planned_sources(job), sourcesTried=[])
             moved = transition(job, JobStatus.PROCESSING, text, changes, **fields)
         else:
             moved = update_active(job, {**changes, "statusText": text}, **fields)
         if moved:
             linked.append(job.id)
     return linked
+
+
+def _planned_sources(job: DownloadJob) -> list[str]:
+    """The job's source plan, so a failing Lidarr release can still fall back."""
+    from downloads import acquisition
+    from settings_app import services as settings_service
+
+    return acquisition.plan(settings_service.effective(), True) or ["lidarr"]
 
 
 def complete_import(download_id: str | None, album: AlbumRef, is_upgrade: bool,

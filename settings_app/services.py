@@ -194,13 +194,24 @@ def effective() -> EffectiveSettings:
     return fresh
 
 
+_unreadable_until = 0.0
+UNREADABLE_RETRY_SECONDS = 2.0
+
+
 def effective_or_stale() -> EffectiveSettings | None:
     """Like `effective()`, but when the database cannot be read: the last values this
     process saw (however old), or None if it never saw any. For paths that must keep
-    working through a database outage (webhook intake)."""
+    working through a database outage (webhook intake): after a failed read the database
+    is not asked again for UNREADABLE_RETRY_SECONDS, so requests do not each wait out a
+    connection timeout."""
+    global _unreadable_until
+    cached = _cached
+    if time.monotonic() < _unreadable_until:
+        return cached[1] if cached else None
     try:
         return effective()
     except DatabaseError:
+        _unreadable_until = time.monotonic() + UNREADABLE_RETRY_SECONDS
         cached = _cached
         return cached[1] if cached else None
 

@@ -13,6 +13,7 @@ from celery import shared_task
 from django.db import connection
 
 from kima import redis_conn
+from kima.locks import Lock
 from kima.periodic import claim_run
 from tests.concurrency import all_at_once
 from tests.conftest import ROOT, free_port, manage_env, run_manage
@@ -32,6 +33,19 @@ def test_a_job_may_run_again_once_half_its_interval_has_passed():
     assert not claim_run("tests.again", every=0.4)
     time.sleep(0.25)
     assert claim_run("tests.again", every=0.4)
+
+
+@pytest.mark.django_db
+def test_a_run_that_outlasts_its_interval_is_not_overlapped(settings):
+    from downloads.tasks import dispatch
+
+    settings.CELERY_BEAT_SCHEDULE = {**settings.CELERY_BEAT_SCHEDULE,
+                                     "downloads.dispatch": {"task": "downloads.dispatch",
+                                                            "schedule": 0.01}}  # fmt: skip
+    with Lock("periodic:downloads.dispatch"):  # the previous run is still going
+        assert dispatch() == "skipped"
+    time.sleep(0.02)
+    assert dispatch() == 0  # nothing pending: it ran
 
 
 def tick_times(log: Path) -> list[float]:

@@ -481,3 +481,22 @@ def test_a_non_admin_cannot_open_the_settings_admin(client):
     client.login(username="listener", password="pw-123456")
     response = client.get(change_url())
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_after_a_failed_read_the_database_is_left_alone_for_a_moment(monkeypatch):
+    from django.db import OperationalError
+
+    seen = services.effective()
+    services.invalidate()
+    services._cached = (0.0, seen)  # expired: the next call reads the database
+    calls = []
+
+    def unreachable():
+        calls.append(1)
+        raise OperationalError("connection timed out")
+
+    monkeypatch.setattr(services, "_stored_row", unreachable)
+    monkeypatch.setattr(services, "_unreadable_until", 0.0)
+    assert services.effective_or_stale() is seen
+    assert services.effective_or_stale() is seen  # the outage is remembered...
+    assert calls == [1]  # ...so the second request does not wait on the database

@@ -571,3 +571,19 @@ def test_a_spooled_event_the_database_refuses_is_set_aside_and_the_rest_drained(
     assert sorted(WebhookEvent.objects.values_list("payload__downloadId", flat=True)) == ["A", "C"]
     rejected = list((tmp_path / "webhook-spool").glob("rejected-*.jsonl"))
     assert len(rejected) == 1 and '"BAD"' in rejected[0].read_text()
+
+
+def test_a_job_lidarr_grabbed_before_acquisition_started_can_still_fall_back(client, monkeypatch):
+    settings_service.update({"download_retry_attempts": 1, "lidarr_api_key": "lidarr-key",
+                             "slskd_url": "http://slskd:5030", "slskd_api_key": "k" * 16,
+                             "download_source": "lidarr",
+                             "primary_failure_fallback": "soulseek"})  # fmt: skip
+    published = []
+    monkeypatch.setattr("downloads.acquisition._publish_acquire", published.append)
+    grab = fixture("Grab")
+    job = make_job(lidarr_album_id=grab["albums"][0]["id"])  # still pending
+    post(client, grab)
+    post(client, {**fixture("DownloadFailure"), "downloadId": grab["downloadId"]})
+    job.refresh_from_db()
+    assert (job.status, job.metadata["currentSource"]) == ("processing", "soulseek")
+    assert published == [job.pk]
