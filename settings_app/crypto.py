@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, padding
@@ -57,12 +58,36 @@ def encrypt(plaintext: str, column: str, key: str | None = None) -> str:
 
 def decrypt(stored: str, column: str, keys: list[str] | None = None) -> str:
     """The plaintext of a stored value in any of the formats above."""
-    keys = keys or known_keys()
+    if keys is None:
+        try:
+            return decrypt(stored, column, known_keys())
+        except UndecryptableSecret:
+            # Another process may have rotated the embedded key file since this one
+            # started: its files name the keys in use now.
+            fresh = [key for key in embedded_key_files() if key not in known_keys()]
+            if not fresh:
+                raise
+            return decrypt(stored, column, fresh)
     if stored.startswith(PREFIX):
         return _decrypt_gcm(stored, column, keys)
     if _KIMA_FORMAT.match(stored):
         return _decrypt_kima(stored, keys)
     return stored  # legacy plaintext, as Kima stored it before encryption existed
+
+
+EMBEDDED_KEY_FILES = (".settings_encryption_key", ".settings_encryption_key.new",
+                      ".settings_encryption_key.previous")  # fmt: skip
+
+
+def embedded_key_files() -> list[str]:
+    """The keys in DATA_DIR's key files now (what `rotate_settings_key` writes)."""
+    keys = []
+    for name in EMBEDDED_KEY_FILES:
+        try:
+            keys.append((Path(settings.DATA_DIR) / name).read_text().strip())
+        except OSError:
+            continue
+    return [key for key in keys if key]
 
 
 def is_current(stored: str) -> bool:

@@ -148,7 +148,8 @@ def test_a_damaged_kima_value_is_reported_not_a_crash():
     assert "damaged" in current.problems["lidarr_api_key"]
 
 
-def test_rotation_re_encrypts_every_secret_and_old_values_stay_readable(settings):
+def test_rotation_re_encrypts_every_secret_and_old_values_stay_readable(settings, tmp_path):
+    settings.DATA_DIR = tmp_path  # the rotation writes the embedded key files here
     kima_value = kima_encrypt("abs-key", hashlib.sha256(KEY.encode()).digest())
     store(audiobookshelf_api_key=kima_value)
     services.update({"lidarr_api_key": "lk", "slskd_api_key": "sk"})
@@ -163,8 +164,13 @@ def test_rotation_re_encrypts_every_secret_and_old_values_stay_readable(settings
     assert (current.lidarr_api_key, current.slskd_api_key) == ("lk", "sk")
     assert crypto.decrypt(row.audiobookshelf_api_key, "audiobookshelfApiKey") == "abs-key"
 
-    settings.SETTINGS_ENCRYPTION_KEY = KEY  # a process still on the old key cannot read them
+    # A process still on the old key reads them through the key file the rotation wrote
+    # (no environment key here: the embedded default)...
+    settings.SETTINGS_ENCRYPTION_KEY = KEY
     services.invalidate()
+    assert services.effective().lidarr_api_key == "lk"
+    (tmp_path / ".settings_encryption_key").unlink()
+    services.invalidate()  # ...and without that file it could not
     assert services.effective().lidarr_api_key is None
 
 
@@ -500,3 +506,17 @@ def test_after_a_failed_read_the_database_is_left_alone_for_a_moment(monkeypatch
     assert services.effective_or_stale() is seen
     assert services.effective_or_stale() is seen  # the outage is remembered...
     assert calls == [1]  # ...so the second request does not wait on the database
+
+
+def test_a_process_started_before_an_embedded_rotation_reads_the_new_key(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    services.update({"lidarr_api_key": "lk"})
+    new_key = "rotated-by-another-process-0123456789"
+    # What `rotate_settings_key` in another process leaves: the value under the new key,
+    # and the new key in the data directory's key file.
+    SystemSettings.objects.update(lidarr_api_key=crypto.encrypt("lk", "lidarrApiKey", new_key))
+    services.invalidate()
+    assert services.effective().lidarr_api_key is None  # before the file is there
+    (tmp_path / ".settings_encryption_key").write_text(new_key)
+    services.invalidate()
+    assert services.effective().lidarr_api_key == "lk"

@@ -51,9 +51,12 @@ class Command(BaseCommand):
             self.stdout.write("the new key is in the data directory; restart the service")
             return
         self.stdout.write(
-            "now set SETTINGS_ENCRYPTION_KEY to the new key and restart every process; until "
-            "they all restarted, put the old key in SETTINGS_ENCRYPTION_KEY_PREVIOUS so the "
-            "ones still running can read what was just written"
+            "now set SETTINGS_ENCRYPTION_KEY to the new key and SETTINGS_ENCRYPTION_KEY_PREVIOUS "
+            "to the old one, and restart every process. Processes still running on the old "
+            "key cannot read the secrets until they restart; to avoid that window, first add "
+            "the new key to SETTINGS_ENCRYPTION_KEY_PREVIOUS everywhere and restart, then "
+            "rotate. Once all run on the new key, run this command without arguments (it "
+            "re-encrypts anything written with the old key meanwhile) and drop the old key."
         )
         if options["generate"]:
             self.stdout.write(f"new key: {new_key}")
