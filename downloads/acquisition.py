@@ -31,6 +31,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from downloads import services, soulseek, soulseek_cache
 from downloads.models import DownloadJob, JobStatus
@@ -144,11 +145,17 @@ def _publish_acquire(job_id: str) -> None:
     publish_on_commit(acquire_job, job_id)
 
 
-def retry_later(job: DownloadJob, reason: str, seconds: int = 60) -> None:
-    """The dispatcher offers the job again once `retryAt` has passed."""
-    services.update_active(
-        job, {"retryAt": _soon(seconds), "statusText": f"Waiting: {reason}"[:300]}
-    )
+RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 10, 120
+
+
+def retry_later(job: DownloadJob, reason: str) -> None:
+    """The dispatcher offers the job again once `retryAt` has passed: 10 s after the
+    first miss, doubling up to 2 minutes, so a short blip costs seconds and a long outage
+    is not hammered."""
+    waits = int((job.metadata or {}).get("unavailableRetries") or 0)
+    seconds = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2**waits)
+    services.update_active(job, {"retryAt": _soon(seconds), "unavailableRetries": waits + 1,
+                                 "statusText": f"Waiting {seconds} s: {reason}"[:300]})  # fmt: skip
 
 
 # ---------------------------------------------------------------------------
@@ -214,7 +221,12 @@ def _acquire(job_id: str) -> tuple[str, bool]:
         job.refresh_from_db()
     if job.status != JobStatus.PROCESSING:
         return f"nothing to do ({job.status})", False
-    if (job.metadata or {}).get("retryAt"):  # this is the retry: no other one is due
+    retry_at = parse_datetime(str((job.metadata or {}).get("retryAt") or ""))
+    if retry_at is not None and retry_at > timezone.now():
+        # An offer made before the wait began (the dispatcher offers waiting jobs again
+        # and again): only the retry that is due may ask the source again.
+        return f"waiting until {retry_at.isoformat()}", False
+    if retry_at is not None:  # this is the retry: no other one is due
         services.update_active(job, {"retryAt": None})
     source = (job.metadata or {}).get("currentSource")
     try:

@@ -6,11 +6,13 @@ and real webhooks are in test_acquisition_system.py."""
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import User
 from downloads import acquisition, services, soulseek, soulseek_cache
 from downloads.models import DownloadJob
 from kima.clients.musicbrainz import MusicBrainzClient
+from kima.db import JSONMerge
 from kima.locks import Lock
 from settings_app import services as settings_service
 from tests.simulators.lidarr import LidarrSimulator
@@ -73,6 +75,13 @@ def use_slskd(slskd, tmp_path, **more) -> None:
 def use_lidarr(lidarr, **more) -> None:
     settings_service.update({"lidarr_enabled": True, "lidarr_url": lidarr.url,
                              "lidarr_api_key": lidarr.api_key, **more})  # fmt: skip
+
+
+def due(job: DownloadJob) -> str:
+    """Make `job`'s scheduled retry due now (as if its wait had passed); its id."""
+    DownloadJob.objects.filter(pk=job.pk).update(
+        metadata=JSONMerge("metadata", {"retryAt": timezone.now().isoformat()}))  # fmt: skip
+    return job.pk
 
 
 def request(mbid: str = "rg-1", artist: str = "Radiohead", album: str = "OK Computer"):
@@ -257,8 +266,21 @@ def test_an_unreachable_source_never_fails_a_job(lidarr):
     assert acquisition.acquire(job.pk).startswith("retry later")
     job.refresh_from_db()
     assert job.status == "processing" and job.metadata["retryAt"]
+    assert acquisition.acquire(job.pk).startswith("waiting until")  # an early offer: no call
     lidarr.come_back()
-    assert "searching in Lidarr" in acquisition.acquire(job.pk)
+    assert "searching in Lidarr" in acquisition.acquire(due(job))
+
+
+def test_retries_of_an_unreachable_source_back_off(lidarr):
+    use_lidarr(lidarr, download_source="lidarr")
+    lidarr.go_down()
+    job = request()
+    waits = []
+    for _ in range(7):
+        acquisition.acquire(due(job))
+        job.refresh_from_db()
+        waits.append(int(job.metadata["statusText"].split()[1]))  # "Waiting 10 s: ..."
+    assert waits == [10, 20, 40, 80, 120, 120, 120]
 
 
 def test_lidarr_failing_between_monitor_and_search_still_gets_the_search(lidarr):
@@ -268,7 +290,7 @@ def test_lidarr_failing_between_monitor_and_search_still_gets_the_search(lidarr)
     assert acquisition.acquire(job.pk).startswith("retry later")
     job.refresh_from_db()
     assert job.lidarr_album_id and job.metadata["retryAt"]
-    assert "searching in Lidarr" in acquisition.acquire(job.pk)  # the retry sends the search
+    assert "searching in Lidarr" in acquisition.acquire(due(job))  # the retry sends the search
     job.refresh_from_db()
     assert [c["name"] for c in lidarr.commands] == ["AlbumSearch"]
     assert "retryAt" not in job.metadata  # the dispatcher stops offering it
@@ -285,7 +307,7 @@ def test_a_lost_search_outcome_is_asked_for_again(lidarr, slskd, tmp_path):
     acquisition.acquire(job.pk)
     job.refresh_from_db()
     assert job.metadata["currentSource"] == "lidarr" and job.metadata["retryAt"]
-    acquisition.acquire(job.pk)  # polls the same command ("0 reports") and falls back
+    acquisition.acquire(due(job))  # polls the same command ("0 reports") and falls back
     job.refresh_from_db()
     assert job.metadata["currentSource"] == "soulseek"
     assert len(lidarr.commands) == 1
