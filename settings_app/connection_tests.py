@@ -6,8 +6,13 @@ trace ever reaches the page.
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import httpx
 
 from kima.clients.base import IntegrationError
 from kima.clients.lidarr import LidarrClient, field_value
@@ -15,6 +20,7 @@ from kima.clients.slskd import SlskdClient
 from settings_app.services import EffectiveSettings
 
 WEBHOOK_PATH = "/api/webhooks/lidarr"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -27,6 +33,28 @@ class ConnectionResult:
         return {"ok": self.ok, "message": self.message, "details": self.details}
 
 
+def _answers_sanely(service: str) -> Callable:
+    """A server that answers with something else than the API (a proxy's page, another
+    program on that port) or a URL httpx refuses: a message, never a 500."""
+
+    def decorate(check: Callable[[EffectiveSettings], ConnectionResult]) -> Callable:
+        @functools.wraps(check)
+        def guarded(settings: EffectiveSettings) -> ConnectionResult:
+            try:
+                return check(settings)
+            except httpx.InvalidURL as error:
+                return ConnectionResult(False, f"The {service} URL cannot be used: {error}")
+            except (AttributeError, KeyError, TypeError, ValueError) as error:
+                logger.warning("%s answered unexpectedly: %r", service, error)
+                return ConnectionResult(False, f"Something answered, but not like {service}'s "
+                                        "API does; check the URL and port.")  # fmt: skip
+
+        return guarded
+
+    return decorate
+
+
+@_answers_sanely("Lidarr")
 def check_lidarr(settings: EffectiveSettings) -> ConnectionResult:
     if not settings.lidarr_url:
         return ConnectionResult(False, "Set the Lidarr URL first.")
@@ -53,6 +81,7 @@ def check_lidarr(settings: EffectiveSettings) -> ConnectionResult:
     return ConnectionResult(True, message, details)
 
 
+@_answers_sanely("slskd")
 def check_slskd(settings: EffectiveSettings) -> ConnectionResult:
     if not settings.slskd_url:
         return ConnectionResult(False, "Set the slskd URL first.")
@@ -90,6 +119,7 @@ def _webhook_registered(notifications: list[dict], settings: EffectiveSettings) 
     return False
 
 
+@_answers_sanely("Lidarr")
 def register_lidarr_webhook(settings: EffectiveSettings) -> ConnectionResult:
     """Create or update our webhook connection in Lidarr (idempotent). Lidarr tests the
     URL when it saves, so this service must be reachable at the public URL."""

@@ -391,6 +391,22 @@ def test_lidarr_connection_failures_have_clear_messages(api, lidarr):
     assert body["ok"] is False and body["message"].startswith("cannot reach Lidarr")
 
 
+@pytest.mark.parametrize(("status", "body", "message"), [
+    (200, ["a", "list"], "not like Lidarr's API"),  # another program on that port
+    (302, None, "redirected"),  # a proxy's login page
+])  # fmt: skip
+def test_something_that_is_not_lidarr_gets_a_message_not_a_500(api, lidarr, status, body,
+                                                               message):  # fmt: skip
+    import re
+
+    lidarr.routes.insert(0, ("GET", re.compile("^/api/v1/system/status$"),
+                             lambda query, request_body: (status, body)))  # fmt: skip
+    services.update({"lidarr_url": lidarr.url, "lidarr_api_key": lidarr.api_key})
+    response = api.post("/api/system-settings/test-lidarr")
+    assert response.status_code == 200
+    assert response.json()["ok"] is False and message in response.json()["message"]
+
+
 def test_slskd_connection_test_reports_login_state(api, slskd):
     services.update({"slskd_url": slskd.url, "slskd_api_key": slskd.api_key})
     body = api.post("/api/system-settings/test-slskd").json()
