@@ -39,7 +39,7 @@ from kima.clients.base import IntegrationError
 from kima.clients.lidarr import LidarrClient
 from kima.clients.slskd import FINAL_FAILURES, SUCCEEDED, PeerUnavailable, SlskdClient, has_flag
 from kima.db import JSONMerge
-from kima.locks import Lock
+from kima.locks import Lock, LockNotAcquired
 from settings_app import services as settings_service
 
 logger = logging.getLogger(__name__)
@@ -233,7 +233,7 @@ def _acquire(job_id: str) -> tuple[str, bool]:
         if source == LIDARR:
             return hand_to_lidarr(job, current), False
         return download_from_soulseek(job, current), False
-    except SourceUnavailable as error:
+    except (SourceUnavailable, LockNotAcquired) as error:  # unreachable, or too busy now
         retry_later(job, str(error))
         return f"retry later: {error}", False
     except SourceFailed as error:

@@ -216,10 +216,12 @@ def retry(job: DownloadJob) -> DownloadJob:
 
 
 def transition(job: DownloadJob, status: str, status_text: str,
-               changes: dict[str, Any] | None = None, **fields: Any) -> bool:  # fmt: skip
+               changes: dict[str, Any] | None = None, unchanged_since: datetime | None = None,
+               **fields: Any) -> bool:  # fmt: skip
     """Move `job` to `status` if its current state allows it; False if it did not.
     `changes` are merged into the job's metadata (see `update_active`), with
-    `statusText` and `stateSince`."""
+    `statusText` and `stateSince`. With `unchanged_since` (the `updated_at` the caller
+    judged), only if nothing wrote to the job since."""
     now = timezone.now()
     metadata = JSONMerge("metadata", {**(changes or {}), "statusText": status_text,
                                       "stateSince": now.isoformat()})  # fmt: skip
@@ -229,9 +231,10 @@ def transition(job: DownloadJob, status: str, status_text: str,
         fields.setdefault("started_at", job.started_at or now)
     # One transaction: a job never finishes without its notification and batch count.
     with transaction.atomic():
-        updated = DownloadJob.objects.filter(pk=job.pk, status__in=ALLOWED_FROM[status]).update(
-            status=status, metadata=metadata, updated_at=now, **fields
-        )
+        query = DownloadJob.objects.filter(pk=job.pk, status__in=ALLOWED_FROM[status])
+        if unchanged_since is not None:
+            query = query.filter(updated_at=unchanged_since)
+        updated = query.update(status=status, metadata=metadata, updated_at=now, **fields)
         if not updated:
             return False
         job.refresh_from_db()
@@ -275,9 +278,11 @@ def complete(job: DownloadJob, **metadata: Any) -> bool:
     return transition(job, JobStatus.COMPLETED, "Downloaded", _present(**metadata), error=None)
 
 
-def fail(job: DownloadJob, reason: str, **metadata: Any) -> bool:
+def fail(job: DownloadJob, reason: str, unchanged_since: datetime | None = None,
+         **metadata: Any) -> bool:  # fmt: skip
     return transition(job, JobStatus.FAILED, f"Failed: {reason}"[:300],
-                      _present(failedAt=_now_iso(), **metadata), error=reason)  # fmt: skip
+                      _present(failedAt=_now_iso(), **metadata), unchanged_since,
+                      error=reason)  # fmt: skip
 
 
 def exhaust(job: DownloadJob, reason: str, **metadata: Any) -> bool:

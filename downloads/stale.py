@@ -119,7 +119,9 @@ def _fail(job: DownloadJob, reason: str) -> int:
     with transaction.atomic():
         if job.status == JobStatus.PROCESSING and acquisition.fallback_left(job):
             return int(acquisition.source_failed(job, reason))
-        return int(services.fail(job, reason, staleSince=_iso(job)))
+        # Only as judged: a Grab or progress written since the job was read wins.
+        return int(services.fail(job, reason, unchanged_since=job.updated_at,
+                                 staleSince=_iso(job)))  # fmt: skip
 
 
 def _iso(job: DownloadJob) -> Any:

@@ -13,7 +13,7 @@ from downloads import acquisition, services, soulseek, soulseek_cache
 from downloads.models import DownloadJob
 from kima.clients.musicbrainz import MusicBrainzClient
 from kima.db import JSONMerge
-from kima.locks import Lock
+from kima.locks import Lock, LockNotAcquired
 from settings_app import services as settings_service
 from tests.simulators.lidarr import LidarrSimulator
 from tests.simulators.musicbrainz import MusicBrainzSimulator
@@ -398,3 +398,16 @@ def test_with_a_track_list_the_folder_with_the_right_tracks_wins():
     assert soulseek.title_coverage(wrong, titles) == 0.0
     assert [f.username for f in soulseek.rank([wrong, right], 4, titles)] == ["a", "b"]
     assert [f.username for f in soulseek.rank([wrong, right], 4)] == ["b", "a"]  # FLAC wins blind
+
+
+def test_a_lock_that_cannot_be_had_in_time_is_a_retry_not_a_crash(slskd, tmp_path, monkeypatch):
+    use_slskd(slskd, tmp_path)
+
+    def busy(*args):
+        raise LockNotAcquired("slskd:search-start")  # other searches held slskd too long
+
+    monkeypatch.setattr(acquisition, "_search", busy)
+    job = request()
+    assert acquisition.acquire(job.pk).startswith("retry later")
+    job.refresh_from_db()
+    assert job.status == "processing" and job.metadata["retryAt"]

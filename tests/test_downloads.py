@@ -378,6 +378,23 @@ def test_a_search_timeout_with_a_fallback_left_moves_to_the_fallback(alice, sett
     assert published == [job.pk]
 
 
+def test_a_job_that_moved_while_the_stale_check_looked_is_left_alone(alice, settings,
+                                                                     monkeypatch):  # fmt: skip
+    settings.DOWNLOAD_IMPORT_TIMEOUT_MINUTES = 60
+    settings_service.update({"lidarr_enabled": False})
+    job = aged(make_job(alice, status="processing", lidarr_ref="X"), 600, "grabbedAt")
+    real_queue = stale.lidarr_queue
+
+    def queue_while_a_grab_arrives():  # the stale check asks Lidarr; a new Grab lands
+        services.update_active(job, {"grabbedAt": timezone.now().isoformat()}, lidarr_ref="Y")
+        return real_queue()
+
+    monkeypatch.setattr(stale, "lidarr_queue", queue_while_a_grab_arrives)
+    stale.check()
+    job.refresh_from_db()
+    assert (job.status, job.lidarr_ref) == ("processing", "Y")
+
+
 def test_grabbed_jobs_are_judged_when_lidarr_was_switched_off(alice, settings):
     settings.DOWNLOAD_IMPORT_TIMEOUT_MINUTES = 60
     settings_service.update({"lidarr_enabled": False})

@@ -28,12 +28,19 @@ class MusicBrainzClient(JsonClient):
     def request(self, *args, **kwargs):  # type: ignore[override]
         # One request at a time across every process, and a second between two: the lock
         # is held for the request plus whatever is left of that second.
-        with Lock("musicbrainz:rate", ttl=20, wait=60):
+        # ttl above the worst request (5 s connect + 15 s read + the pause): never two at once.
+        lock = Lock("musicbrainz:rate", ttl=30, wait=60)
+        if not lock.acquire():
+            raise IntegrationError("musicbrainz", "timeout", "MusicBrainz is busy (other "
+                                   "lookups are waiting); try again later")  # fmt: skip
+        try:
             started = time.monotonic()
             try:
                 return super().request(*args, **kwargs)
             finally:
                 time.sleep(max(0.0, settings.MUSICBRAINZ_INTERVAL - (time.monotonic() - started)))
+        finally:
+            lock.release()
 
     def track_titles(self, release_group_mbid: str) -> list[str]:
         """The tracks of the release group's first official release."""
