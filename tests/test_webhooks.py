@@ -394,6 +394,15 @@ def test_health_and_health_restored_are_recorded(client):
     assert issue.restored_at is not None
 
 
+def test_health_events_processed_out_of_order_end_in_the_newest_state():
+    earlier = timezone.now() - timedelta(minutes=1)
+    health = services.store_event(fixture("Health"), earlier)
+    restored = services.store_event(fixture("HealthRestored"), timezone.now())
+    services.process(restored.id)  # a second worker got to the later event first
+    services.process(health.id)
+    assert LidarrHealthIssue.objects.get().restored_at is not None  # stays restored
+
+
 def test_import_failure_reconciles_with_the_lidarr_queue(client):
     lidarr = LidarrSimulator().start()
     try:

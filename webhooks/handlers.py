@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from django.utils import timezone
+from django.db.models import Q
 
 from downloads import services as jobs
 from downloads.services import AlbumRef, normalize_download_id
@@ -108,23 +109,38 @@ def handle_import_failure(payload: dict) -> HandlerResult:
                          follow_ups=[lambda: publish(reconcile_lidarr_queue)])  # fmt: skip
 
 
-def handle_health(payload: dict) -> HandlerResult:
-    check = _text(payload.get("type")) or "unknown"
-    LidarrHealthIssue.objects.update_or_create(
-        check_type=check[:200],
-        defaults={"level": (_text(payload.get("level")) or "error")[:20],
-                  "message": _text(payload.get("message")) or "",
-                  "wiki_url": _text(payload.get("wikiUrl")) or "",
-                  "reported_at": timezone.now(), "restored_at": None},
+# Health and HealthRestored may be processed in any order (two workers, a retry): each
+# change carries the time Lidarr's event arrived, and an older event never undoes a newer.
+
+
+def handle_health(payload: dict, received_at: datetime) -> HandlerResult:
+    check = (_text(payload.get("type")) or "unknown")[:200]
+    LidarrHealthIssue.objects.get_or_create(
+        check_type=check, defaults={"level": "", "message": "", "reported_at": received_at}
+    )
+    newer = Q(reported_at__gt=received_at) | Q(restored_at__gt=received_at)
+    opened = LidarrHealthIssue.objects.filter(check_type=check).exclude(newer).update(
+        level=(_text(payload.get("level")) or "error")[:20],
+        message=_text(payload.get("message")) or "", wiki_url=_text(payload.get("wikiUrl")) or "",
+        reported_at=received_at, restored_at=None,
     )  # fmt: skip
+    if not opened:
+        return HandlerResult(f"Lidarr health issue {check}: a newer event already decided")
     return HandlerResult(f"Lidarr health issue recorded: {check}")
 
 
-def handle_health_restored(payload: dict) -> HandlerResult:
-    check = _text(payload.get("type")) or "unknown"
-    restored = LidarrHealthIssue.objects.filter(check_type=check, restored_at__isnull=True)
-    count = restored.update(restored_at=timezone.now())
+def handle_health_restored(payload: dict, received_at: datetime) -> HandlerResult:
+    check = (_text(payload.get("type")) or "unknown")[:200]
+    # Created closed when the Health it restores has not been processed yet.
+    LidarrHealthIssue.objects.get_or_create(check_type=check, defaults={
+        "level": "", "message": "", "reported_at": received_at, "restored_at": received_at})  # fmt: skip
+    count = LidarrHealthIssue.objects.filter(
+        check_type=check, restored_at__isnull=True, reported_at__lte=received_at
+    ).update(restored_at=received_at)
     return HandlerResult(f"Lidarr health restored: {check}" if count else f"no open issue {check}")
+
+
+TIMED_HANDLERS = {"Health", "HealthRestored"}
 
 
 def handle_album_delete(payload: dict) -> HandlerResult:
@@ -156,4 +172,6 @@ def dispatch(event: WebhookEvent) -> HandlerResult:
     handler = HANDLERS.get(event.event_type)
     if handler is None:
         return HandlerResult("ignored: not a Lidarr event type")
+    if event.event_type in TIMED_HANDLERS:
+        return handler(payload, event.created_at)
     return handler(payload)
