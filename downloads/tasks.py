@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 from downloads import acquisition, batches, services, stale
 from downloads.models import DownloadJob, JobStatus
 from kima.periodic import periodic_task
-from kima.tasks import publish
+from kima.tasks import publish_in_background
 
 
 @periodic_task("downloads.stale_jobs")
@@ -36,7 +36,9 @@ def acquire_job(job_id: str) -> str:
 @periodic_task("downloads.dispatch")
 def dispatch() -> int:
     """Offer pending jobs to acquisition (admission decides), and retry attempts whose
-    source was unreachable once their wait is over."""
+    source was unreachable once their wait is over. Offers go out from a thread: on the
+    embedded default a task runs where it is published, and a Soulseek download must not
+    hold up the scheduler's other jobs."""
     now = timezone.now()
     batches.refresh_active()
     offered = 0
@@ -45,14 +47,14 @@ def dispatch() -> int:
         .order_by("created_at")
         .values_list("id", flat=True)[:200]
     ):
-        publish(acquire_job, job_id)
+        publish_in_background(acquire_job, job_id)
         offered += 1
     for job in DownloadJob.objects.filter(
         status=JobStatus.PROCESSING, metadata__retryAt__isnull=False
     ):
         retry_at = parse_datetime(str((job.metadata or {}).get("retryAt") or ""))
         if retry_at is not None and retry_at <= now:
-            publish(acquire_job, job.pk)
+            publish_in_background(acquire_job, job.pk)
             offered += 1
     return offered
 

@@ -3,6 +3,7 @@ database guard, notifications, discovery batches, stale jobs, retention, admin."
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -472,3 +473,20 @@ def test_admin_lists_jobs_with_progress_and_retries_and_cancels(client, alice):
     batch = batches.create(alice, [{"mbid": "q", "subject": "Batch Album"}]).batch
     detail = client.get(f"/admin/downloads/discoverybatch/{batch.pk}/change/").content.decode()
     assert "Batch Album" in detail
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_dispatcher_hands_acquisitions_to_a_thread(alice, monkeypatch):
+    # On the embedded default a published task runs where it is published: the dispatcher
+    # must not run a long Soulseek download inside the scheduler's thread.
+    from downloads import acquisition, tasks
+    from kima.tasks import wait_for_background_publishes
+
+    monkeypatch.setattr(services, "_acquire_soon", lambda job: None)
+    released, outcomes = threading.Event(), []
+    monkeypatch.setattr(acquisition, "acquire", lambda job_id: outcomes.append(released.wait(10)))
+    make_job(alice)
+    assert tasks.dispatch() == 1
+    released.set()  # only once the dispatcher has returned
+    wait_for_background_publishes()
+    assert outcomes == [True]
