@@ -482,11 +482,16 @@ def test_the_dispatcher_hands_acquisitions_to_a_thread(alice, monkeypatch):
     from downloads import acquisition, tasks
     from kima.tasks import wait_for_background_publishes
 
+    wait_for_background_publishes()  # earlier tests' work is done before the stand-in
     monkeypatch.setattr(services, "_acquire_soon", lambda job: None)
-    released, outcomes = threading.Event(), []
-    monkeypatch.setattr(acquisition, "acquire", lambda job_id: outcomes.append(released.wait(10)))
-    make_job(alice)
+    released, outcomes = threading.Event(), {}
+
+    def acquire(job_id: str) -> None:
+        outcomes[job_id] = released.wait(10)
+
+    monkeypatch.setattr(acquisition, "acquire", acquire)
+    job = make_job(alice)
     assert tasks.dispatch() == 1
     released.set()  # only once the dispatcher has returned
     wait_for_background_publishes()
-    assert outcomes == [True]
+    assert outcomes == {job.pk: True}
