@@ -324,6 +324,9 @@ def _library_album(lidarr: LidarrClient, mbid: str, current: Any) -> tuple[int, 
     with Lock(f"lidarr:add-artist:{artist_mbid}", ttl=60, wait=30):
         existing = _find_artist(lidarr, artist_mbid)
         if existing is None:
+            # The artist lookup gives the whole resource Lidarr wants back when adding;
+            # the album lookup's nested artist is the fallback.
+            artist = (lidarr.lookup_artist(artist_mbid) if artist_mbid else None) or artist
             try:
                 existing = _add_artist(lidarr, artist, current)
             except IntegrationError as error:

@@ -227,6 +227,8 @@ def test_lidarr_adds_the_artist_monitors_only_this_album_and_searches(lidarr):
     job.refresh_from_db()
     assert job.status == "processing" and job.lidarr_album_id
     assert [a["artistName"] for a in lidarr.artists] == ["Radiohead"]
+    assert lidarr.artists[0]["folder"] == "Radiohead"  # the artist lookup's whole resource
+    assert ("GET", "/api/v1/artist/lookup") in lidarr.requests
     monitored = {a["title"]: a["monitored"] for a in lidarr.library}
     assert monitored == {"OK Computer": True, "Kid A": False}
     assert lidarr.artists[0]["qualityProfileId"] == 2  # the root folder's default

@@ -55,6 +55,12 @@ class LidarrClient(JsonClient):
                              params={"term": f"lidarr:{mbid}"}) or []  # fmt: skip
         return next((a for a in found if a.get("foreignAlbumId") == mbid), None)
 
+    def lookup_artist(self, mbid: str) -> dict | None:
+        """An artist by MBID from Lidarr's metadata server (id 0 when not in the library)."""
+        found = self.request("GET", "/api/v1/artist/lookup", "artist_lookup",
+                             params={"term": f"lidarr:{mbid}"}) or []  # fmt: skip
+        return next((a for a in found if a.get("foreignArtistId") == mbid), None)
+
     def artists(self) -> list[dict]:
         return self.request("GET", "/api/v1/artist", "artist") or []
 

@@ -69,6 +69,7 @@ class LidarrSimulator(Simulator):
         self.clock = Clock()
         self._ids = iter(range(1, 10**9))
         self.route("GET", "/api/v1/album/lookup", self.album_lookup)
+        self.route("GET", "/api/v1/artist/lookup", self.artist_lookup)
         self.route("GET", "/api/v1/artist", lambda q, b: (200, self.artists))
         self.route("POST", "/api/v1/artist", self.artist_add)
         self.route("GET", "/api/v1/album", self.albums_of)
@@ -96,6 +97,16 @@ class LidarrSimulator(Simulator):
                       "artist": {"artistName": entry["artist"],
                                  "foreignArtistId": entry["artistMbid"]},
                       "releases": [{"trackCount": entry["tracks"]}]}]  # fmt: skip
+
+    def artist_lookup(self, query: dict, body: Any) -> tuple[int, Any]:
+        mbid = query.get("term", "").removeprefix("lidarr:")
+        entry = next((e for e in self.catalogue.values() if e["artistMbid"] == mbid), None)
+        if entry is None:
+            return 200, []
+        known = next((a for a in self.artists if a["foreignArtistId"] == mbid), None)
+        return 200, [{"id": known["id"] if known else 0, "artistName": entry["artist"],
+                      "foreignArtistId": mbid, "mbId": mbid, "status": "continuing",
+                      "folder": entry["artist"], "artistType": "Group"}]  # fmt: skip
 
     def artist_add(self, query: dict, body: Any) -> tuple[int, Any]:
         if any(a["foreignArtistId"] == body.get("foreignArtistId") for a in self.artists):
