@@ -164,9 +164,20 @@ def retry_later(job: DownloadJob, reason: str) -> None:
 
 
 def acquire(job_id: str) -> str:
-    """Move one job forward. Safe to run twice: each step checks the job's state, and
-    two runs of one job never overlap (the dispatcher and a finishing job may both have
-    offered it; the loser returns at once)."""
+    """Move one job forward. Safe to run twice: each step checks the job's state.
+    Admission needs no lock (starting a job is a conditional update: of two offers one
+    wins); the work on a started job is done by one run at a time (the dispatcher and a
+    finishing job may both have offered it; the loser returns at once)."""
+    job = DownloadJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return "gone"
+    current = settings_service.effective()
+    if job.status == JobStatus.PENDING:
+        waiting = _admit_pending(job, current)
+        if waiting:
+            return waiting
+    if job.status != JobStatus.PROCESSING:
+        return f"nothing to do ({job.status})"
     running = Lock(f"downloads:acquire:{job_id}", ttl=ACQUIRE_LOCK_SECONDS)
     if not running.acquire():
         # The other run may be finishing just as this offer came (a webhook moved the
@@ -176,13 +187,27 @@ def acquire(job_id: str) -> str:
         return "already running elsewhere"
     _current_run.lock = running
     try:
-        outcome, next_source = _acquire(job_id)
+        outcome, next_source = _work_on(job_id, current)
     finally:
         _current_run.lock = None
         running.release()
     if next_source:  # published only now, or it would find this run's lock still held
         _publish_acquire(job_id)
     return outcome
+
+
+def _admit_pending(job: DownloadJob, current: settings_service.EffectiveSettings) -> str:
+    """Plan the sources and start `job` if a slot is free: "" when it started, else why
+    it did not."""
+    sources = plan(current, bool(job.target_mbid))
+    if not sources:
+        services.fail(job, "No download source is configured (set up slskd or Lidarr)")
+        return "no source"
+    services.update_active(job, {"sources": sources, "sourcesTried": []})
+    if not admit(job, sources[0]):
+        return "waiting for a free slot"
+    job.refresh_from_db()
+    return ""
 
 
 # A run renews its lock while it waits on a source (`_still_running`), so a run killed
@@ -204,23 +229,12 @@ def _soon(seconds: float) -> str:
     return (timezone.now() + timedelta(seconds=seconds)).isoformat()
 
 
-def _acquire(job_id: str) -> tuple[str, bool]:
-    """(what happened, whether the job moved on to its next source)."""
-    job = DownloadJob.objects.filter(pk=job_id).first()
-    if job is None:
-        return "gone", False
-    current = settings_service.effective()
-    if job.status == JobStatus.PENDING:
-        sources = plan(current, bool(job.target_mbid))
-        if not sources:
-            services.fail(job, "No download source is configured (set up slskd or Lidarr)")
-            return "no source", False
-        services.update_active(job, {"sources": sources, "sourcesTried": []})
-        if not admit(job, sources[0]):
-            return "waiting for a free slot", False
-        job.refresh_from_db()
-    if job.status != JobStatus.PROCESSING:
-        return f"nothing to do ({job.status})", False
+def _work_on(job_id: str, current: settings_service.EffectiveSettings) -> tuple[str, bool]:
+    """The source's part, under the job's lock: (what happened, whether the job moved
+    on to its next source)."""
+    job = DownloadJob.objects.filter(pk=job_id).first()  # as it is now that we hold it
+    if job is None or job.status != JobStatus.PROCESSING:
+        return f"nothing to do ({job.status if job else 'gone'})", False
     retry_at = parse_datetime(str((job.metadata or {}).get("retryAt") or ""))
     if retry_at is not None and retry_at > timezone.now():
         # An offer made before the wait began (the dispatcher offers waiting jobs again

@@ -321,7 +321,10 @@ def test_two_runs_of_one_job_never_work_on_it_at_the_same_time(slskd, tmp_path):
     job = request()
     with Lock(f"downloads:acquire:{job.pk}"):  # another worker is on it
         assert acquisition.acquire(job.pk) == "already running elsewhere"
-    assert "downloaded" in acquisition.acquire(job.pk)
+    job.refresh_from_db()
+    assert job.status == "processing"  # admitted: starting needs no lock
+    assert job.metadata["retryAt"]  # and looked at again shortly, in case the other run ended
+    assert "downloaded" in acquisition.acquire(due(job))
 
 
 def test_no_source_configured_is_a_clear_failure():
