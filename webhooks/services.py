@@ -205,12 +205,15 @@ def claim(event_id: str) -> datetime | None:
     over its time limit): that counts as a failed attempt, so an event that kills every
     worker ends `dead` after WEBHOOK_MAX_RETRIES instead of being retried for ever."""
     now = _now()
-    _bury_worker_killers(event_id, now)
-    taken = WebhookEvent.objects.filter(_due(now), pk=event_id).update(
+    last_chance = Q(status=EventStatus.PROCESSING,
+                    retry_count__gte=settings.WEBHOOK_MAX_RETRIES - 1)  # fmt: skip
+    taken = WebhookEvent.objects.filter(_due(now) & ~last_chance, pk=event_id).update(
         status=EventStatus.PROCESSING, claimed_at=now,
         retry_count=Case(When(status=EventStatus.PROCESSING, then=F("retry_count") + 1),
                          default=F("retry_count")),
     )  # fmt: skip
+    if not taken:  # the rare path: not due, or its workers keep dying
+        _bury_worker_killers(event_id, now)
     return now if taken else None
 
 
