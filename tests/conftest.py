@@ -234,3 +234,14 @@ def throwaway_postgres(tmp_path_factory):
     with contextlib.suppress(subprocess.CalledProcessError):
         server.stop()
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def background_work_finishes_with_its_test():
+    """Tasks a test queued on this process's background publisher (on the embedded default
+    they run right there) finish before the next test's database is flushed, so they never
+    run into another test's data or its TRUNCATE."""
+    yield
+    from kima.tasks import wait_for_background_publishes
+
+    wait_for_background_publishes()
